@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseCommandArgs } from './args.js';
+import { type Command, type CommandContext, UsageError } from './command.js';
+import { commands } from './commands/index.js';
+import { commandHelp, globalHelp } from './help.js';
+import { defaultStoreRoot } from './store-root.js';
+
+/** The package version, read from the package.json above this file (src/ in tests, dist/src/ when built). */
+function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'tsbuild' && pkg.version) return pkg.version;
+    } catch {
+      // not here; keep walking up
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return 'unknown';
+    dir = parent;
+  }
+}
+
+/** Finds the command named by the leading words of argv (`registry serve` before `registry`). */
+function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
+  let best: { cmd: Command; rest: string[] } | undefined;
+  for (const cmd of commands) {
+    const words = cmd.name.split(' ');
+    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.cmd.name.split(' ').length)) {
+      best = { cmd, rest: argv.slice(words.length) };
+    }
+  }
+  return best;
+}
+
+interface Globals {
+  root?: string;
+  help: boolean;
+  version: boolean;
+  rest: string[];
+}
+
+/** Global flags come before the command name; everything after belongs to the command. */
+function parseGlobals(argv: string[]): Globals {
+  const g: Globals = { help: false, version: false, rest: [] };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--root') {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError('flag --root needs a directory');
+      g.root = v;
+    } else if (a.startsWith('--root=')) g.root = a.slice('--root='.length);
+    else if (a === '-h' || a === '--help') g.help = true;
+    else if (a === '-v' || a === '--version') g.version = true;
+    else break;
+  }
+  g.rest = argv.slice(i);
+  return g;
+}
+
+function errorLine(e: unknown): string {
+  if (e instanceof Error) return e.message.split('\n')[0] ?? String(e);
+  return String(e);
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function main(argv: string[], io: Partial<CommandContext> = {}): Promise<number> {
+  const stdout = io.stdout ?? process.stdout;
+  const stderr = io.stderr ?? process.stderr;
+  const env = io.env ?? process.env;
+  try {
+    const g = parseGlobals(argv);
+    if (g.version) {
+      stdout.write(`tsbuild ${version()}\n`);
+      return 0;
+    }
+    if (g.rest.length === 0) {
+      (g.help ? stdout : stderr).write(globalHelp(commands, version()));
+      return g.help ? 0 : 2;
+    }
+    let found = findCommand(g.rest);
+    // `tsbuild -t name .` is `tsbuild build -t name .`, as with docker's buildx shorthand.
+    if (!found && g.rest[0]!.startsWith('-')) found = findCommand(['build', ...g.rest]);
+    if (!found) {
+      const word = g.rest[0]!;
+      const group = commands.filter((c) => c.name.startsWith(`${word} `));
+      if (group.length > 0) {
+        const names = group.map((c) => c.name.split(' ')[1]).join(', ');
+        throw new UsageError(g.rest[1] ? `unknown command "tsbuild ${word} ${g.rest[1]}" (one of: ${names})` : `"tsbuild ${word}" needs a subcommand: ${names}`);
+      }
+      throw new UsageError(`unknown command "${word}" (see tsbuild --help)`);
+    }
+    const { cmd, rest } = found;
+    if (g.help) {
+      stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    const args = parseCommandArgs(cmd, rest);
+    if (args.options.help === true) {
+      stdout.write(commandHelp(cmd));
+      return 0;
+    }
+    const abort = new AbortController();
+    const onSignal = () => abort.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      return await cmd.run(args, {
+        root: g.root ? resolve(g.root) : defaultStoreRoot(env),
+        stdout,
+        stderr,
+        stdin: io.stdin ?? process.stdin,
+        env,
+        signal: io.signal ?? abort.signal,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } catch (e) {
+    const usage = e instanceof UsageError;
+    stderr.write(`tsbuild: ${errorLine(e)}\n`);
+    const hint = (e as { hint?: string } | null)?.hint;
+    if (hint) stderr.write(`hint: ${hint}\n`);
+    if (env.TSBUILD_DEBUG && e instanceof Error && e.stack) stderr.write(`${e.stack}\n`);
+    const code = (e as { exitCode?: unknown } | null)?.exitCode;
+    return usage ? 2 : typeof code === 'number' && code > 0 ? code : 1;
+  }
+}

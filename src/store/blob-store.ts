@@ -1,0 +1,34 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../image/digest.js';
+
+/** What is known of a blob once it is committed. */
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/** Expectations checked while a blob streams in; nothing is committed unless they hold. */
+export interface BlobExpectation {
+  digest?: Digest;
+  size?: number;
+}
+
+/**
+ * Content-addressed, immutable blobs (`<root>/blobs/sha256/<hex>`). Writes verify and commit
+ * atomically; reads verify while streaming and fail rather than serve corrupted bytes.
+ */
+export interface BlobStore {
+  has(digest: Digest): Promise<boolean>;
+  stat(digest: Digest): Promise<BlobInfo | undefined>;
+  /** The committed file of a blob, for tools that need a path (e.g. unpacking). Not verified. */
+  path(digest: Digest): string;
+  /** A stream that errors (never ends cleanly) if the bytes on disk do not match the digest. */
+  open(digest: Digest): Readable;
+  /** Small blobs (manifests, configs) read whole and verified. */
+  readBytes(digest: Digest): Promise<Buffer>;
+  /** Streams content in; verifies `expected` if given; returns what was committed. */
+  write(content: Readable | AsyncIterable<Uint8Array>, expected?: BlobExpectation): Promise<BlobInfo>;
+  writeBytes(data: Uint8Array | string, expected?: BlobExpectation): Promise<BlobInfo>;
+  delete(digest: Digest): Promise<void>;
+  list(): AsyncIterable<Digest>;
+}

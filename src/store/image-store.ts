@@ -1,0 +1,16 @@
+import type { Descriptor } from '../image/descriptor.js';
+
+export interface ImageRecord {
+  /** Normalised name, e.g. `docker.io/library/busybox:latest`. */
+  name: string;
+  /** The manifest or index the name points at. */
+  target: Descriptor;
+}
+
+/** Image names mapped to manifest descriptors; each update is an atomic rename. */
+export interface ImageStore {
+  get(name: string): Promise<ImageRecord | undefined>;
+  set(name: string, target: Descriptor): Promise<void>;
+  delete(name: string): Promise<boolean>;
+  list(): Promise<ImageRecord[]>;
+}
