@@ -1,0 +1,4 @@
+# escape=`
+FROM busybox
+ENV WINPATH=C:\app\bin
+COPY C:\src\$WINPATH\x.txt `$literal /dst/

@@ -1,0 +1,4 @@
+FROM busybox
+ARG TOKEN
+RUN true
+COPY ${TOKEN:?required} /token
