@@ -61,7 +61,8 @@ mv "$work/layer.tar.gz" "$blobs/$layer_hex"
 case "$(uname -m)" in
   x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; armv7l) arch=arm ;; i686) arch=386 ;; *) arch=$(uname -m) ;;
 esac
-version=$("$bb" 2>&1 | head -1 | sed -n 's/^BusyBox \(v[^ ]*\).*/\1/p')
+# sed reads all of busybox's output: `head -1` would kill busybox with SIGPIPE under pipefail.
+version=$("$bb" 2>&1 | sed -n '1s/^BusyBox \(v[^ ]*\).*/\1/p')
 printf '%s' "{\"architecture\":\"$arch\",\"os\":\"linux\",\"created\":\"1970-01-01T00:00:00Z\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"],\"Cmd\":[\"sh\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"$diff_id\"]},\"history\":[{\"created\":\"1970-01-01T00:00:00Z\",\"created_by\":\"make-busybox-image.sh: busybox-static ${version:-unknown}\"}]}" > "$work/config.json"
 config_hex=$(sha256sum "$work/config.json" | cut -d' ' -f1)
 config_size=$(stat -c %s "$work/config.json")

@@ -1,0 +1,3 @@
+export class SnapshotError extends Error {
+  override name = 'SnapshotError';
+}

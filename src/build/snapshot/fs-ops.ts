@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import { arch } from 'node:os';
+
+/**
+ * The few filesystem calls Node lacks and overlay snapshots need: the opaque-directory xattr
+ * (`trusted.overlay.opaque`) and whiteouts (0/0 character devices, i.e. mknod). Rather than a native
+ * addon or an extra Debian package (attr), one short-lived perl process (perl-base is essential in
+ * Debian, so always there) makes the raw syscalls for a whole batch of paths at once.
+ */
+
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+type Op = 'get-opaque' | 'set-opaque' | 'remove-opaque' | 'mknod-whiteout' | 'set-times';
+
+interface Syscalls {
+  lsetxattr: number;
+  lgetxattr: number;
+  lremovexattr: number;
+  mknodat: number;
+  utimensat: number;
+}
+
+const SYSCALLS: Record<string, Syscalls> = {
+  x64: { lsetxattr: 189, lgetxattr: 192, lremovexattr: 198, mknodat: 259, utimensat: 280 },
+  // The generic syscall table (asm-generic/unistd.h), used by arm64 and riscv64.
+  arm64: { lsetxattr: 6, lgetxattr: 9, lremovexattr: 15, mknodat: 33, utimensat: 88 },
+  riscv64: { lsetxattr: 6, lgetxattr: 9, lremovexattr: 15, mknodat: 33, utimensat: 88 },
+};
+
+export class FsOpError extends Error {
+  override name = 'FsOpError';
+}
+
+function script(s: Syscalls): string {
+  // Records on stdin: "op\0path\0arg\0". One result line per record: y / n / ok / E<errno>.
+  return `
+$/ = "\\0"; $| = 0;
+my $name = "${OPAQUE_XATTR}";
+while (defined(my $op = <STDIN>)) {
+  chomp $op; my $p = <STDIN>; chomp $p; my $a = <STDIN>; chomp $a;
+  my $r;
+  if ($op eq 'g') {
+    my $buf = "\\0" x 8;
+    $r = syscall(${s.lgetxattr}, $p, $name, $buf, 8);
+    if ($r >= 0) { print((substr($buf, 0, $r) eq 'y' ? "y" : "n"), "\\n"); }
+    elsif ($! + 0 == 61 || $! + 0 == 95) { print "n\\n"; }
+    else { print "E", $! + 0, "\\n"; }
+    next;
+  } elsif ($op eq 's') { my $v = "y"; $r = syscall(${s.lsetxattr}, $p, $name, $v, 1, 0);
+  } elsif ($op eq 'r') { $r = syscall(${s.lremovexattr}, $p, $name); $r = 0 if $r < 0 && $! + 0 == 61;
+  } elsif ($op eq 'w') { $r = syscall(${s.mknodat}, -100, $p, 0020000, 0);
+  } elsif ($op eq 't') { my ($sec, $nsec) = split / /, $a; my $ts = pack('q4', $sec, $nsec, $sec, $nsec);
+    $r = syscall(${s.utimensat}, -100, $p, $ts, 0x100);
+  } else { $r = -1; $! = 22; }
+  print(($r >= 0 ? "ok" : "E" . ($! + 0)), "\\n");
+}
+`;
+}
+
+const CODES: Record<Op, string> = { 'get-opaque': 'g', 'set-opaque': 's', 'remove-opaque': 'r', 'mknod-whiteout': 'w', 'set-times': 't' };
+
+/** Runs a batch of operations; results in order (`y`/`n` for get-opaque, `ok` otherwise). Throws on any failure. */
+async function runOps(op: Op, paths: string[], args?: string[]): Promise<string[]> {
+  if (paths.length === 0) return [];
+  const s = SYSCALLS[arch()];
+  if (!s) throw new FsOpError(`overlay snapshots are not supported on ${arch()} (no syscall table)`);
+  const child = spawn('perl', ['-e', script(s)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const done = new Promise<number>((resolve, reject) => {
+    child.on('error', (e) => reject(new FsOpError(`cannot run perl for ${op}: ${e.message}`)));
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  child.stdin.on('error', () => undefined);
+  paths.forEach((p, i) => child.stdin.write(`${CODES[op]}\0${p}\0${args?.[i] ?? ''}\0`));
+  child.stdin.end();
+  const code = await done;
+  const lines = out.split('\n').slice(0, paths.length);
+  if (code !== 0 || lines.length !== paths.length) {
+    throw new FsOpError(`${op} failed: ${err.trim().split('\n')[0] || `perl exited ${code}`}`);
+  }
+  lines.forEach((l, i) => {
+    if (l.startsWith('E')) throw new FsOpError(`${op} ${paths[i]}: errno ${l.slice(1)}`);
+  });
+  return lines;
+}
+
+/** Which of these directories carry the overlay opaque mark. */
+export async function opaqueDirs(paths: string[]): Promise<Set<string>> {
+  const res = await runOps('get-opaque', paths);
+  return new Set(paths.filter((_, i) => res[i] === 'y'));
+}
+
+export async function setOpaque(paths: string[]): Promise<void> {
+  await runOps('set-opaque', paths);
+}
+
+export async function removeOpaque(paths: string[]): Promise<void> {
+  await runOps('remove-opaque', paths);
+}
+
+/** Creates overlay whiteouts (character devices 0/0) at these paths, which must not exist. */
+export async function makeWhiteouts(paths: string[]): Promise<void> {
+  await runOps('mknod-whiteout', paths);
+}
+
+/** Sets atime and mtime (nanoseconds since the epoch) without following symlinks; exact, unlike utimes(). */
+export async function setTimes(entries: { path: string; mtimeNs: bigint }[]): Promise<void> {
+  const args = entries.map((e) => {
+    const sec = e.mtimeNs / 1_000_000_000n;
+    const nsec = e.mtimeNs % 1_000_000_000n;
+    return `${sec} ${nsec}`;
+  });
+  await runOps('set-times', entries.map((e) => e.path), args);
+}

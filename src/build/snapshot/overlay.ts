@@ -1,0 +1,168 @@
+import { mkdir, mkdtemp, readdir, rm, rmdir, symlink } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { SnapshotError } from './errors.js';
+import { opaqueDirs } from './fs-ops.js';
+import { firstLine, runTool } from './run-tool.js';
+import type { ActiveSnapshot, PrepareOptions, Snapshotter } from './snapshotter.js';
+import { isWhiteout, lstatOrUndefined, sameMetadata, walkTree } from './tree.js';
+
+/** The kernel's limit on stacked lower layers (OVL_MAX_STACK). */
+export const MAX_OVERLAY_LOWERS = 500;
+
+/**
+ * Overlay options every mount gets. `index`, `redirect_dir` and `metacopy` off keep the upper dir a
+ * plain, self-contained diff (no redirect xattrs, no metadata-only copy-ups without data) that the
+ * layer writer can read as is and that is valid as a lower of later mounts. `volatile` skips the
+ * syncfs of the whole host filesystem at unmount: a step's upper dir is rebuilt if the machine crashes.
+ */
+const BASE_OPTIONS = 'index=off,redirect_dir=off,metacopy=off';
+
+export interface OverlaySnapshotterOptions {
+  /** Where working dirs (upper, work, merged) are made: on the same filesystem as the snapshots. */
+  workRoot: string;
+}
+
+/**
+ * Kernel overlayfs. Lower paths are given as one-character-ish names of symlinks in a per-mount
+ * directory, and `mount` runs with that directory as its cwd, so the option string (capped by the kernel
+ * at one page) stays short however long the snapshot paths are: `lowerdir=0:1:2:...` fits the kernel's
+ * 500-layer maximum easily.
+ */
+export class OverlaySnapshotter implements Snapshotter {
+  readonly kind = 'overlay' as const;
+  private readonly workRoot: string;
+  private volatileOk = true;
+
+  constructor(opts: OverlaySnapshotterOptions) {
+    this.workRoot = resolve(opts.workRoot);
+    if (/[,:]/.test(this.workRoot)) throw new SnapshotError(`snapshot work dir ${this.workRoot} must not contain "," or ":"`);
+  }
+
+  async prepare(parents: readonly string[], opts: PrepareOptions = {}): Promise<ActiveSnapshot> {
+    if (parents.length > MAX_OVERLAY_LOWERS) {
+      throw new SnapshotError(`too many layers for overlayfs: ${parents.length} (the kernel stacks at most ${MAX_OVERLAY_LOWERS})`);
+    }
+    for (const p of parents) if (!isAbsolute(p)) throw new SnapshotError(`snapshot parent must be an absolute path: ${p}`);
+    await mkdir(this.workRoot, { recursive: true });
+    const dir = await mkdtemp(join(this.workRoot, `${safeLabel(opts.label)}-`));
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    const merged = join(dir, 'merged');
+    const links = join(dir, 'l');
+    try {
+      await Promise.all([mkdir(upper), mkdir(work), mkdir(merged), mkdir(links)]);
+      // overlayfs needs at least one lower: scratch gets an empty one.
+      const lowers = parents.length > 0 ? [...parents] : [join(dir, 'empty')];
+      if (parents.length === 0) await mkdir(lowers[0]!);
+      await Promise.all(lowers.map((p, i) => symlink(p, join(links, i.toString(36)))));
+      const lowerOpt = lowers.map((_, i) => i.toString(36)).join(':');
+      await this.mount(`lowerdir=${lowerOpt},upperdir=${upper},workdir=${work},${BASE_OPTIONS}`, merged, links);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return new OverlaySnapshot(dir, merged, upper, [...parents]);
+  }
+
+  private async mount(options: string, target: string, cwd: string): Promise<void> {
+    if (this.volatileOk) {
+      const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', `${options},volatile`, target], { cwd });
+      if (r.code === 0) return;
+      // Kernels before 5.10 do not know `volatile`; anything else fails the same way without it.
+      this.volatileOk = false;
+    }
+    const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', options, target], { cwd });
+    if (r.code !== 0) throw new SnapshotError(`overlay mount failed: ${firstLine(r.stderr) || `mount exited ${r.code}`}`);
+  }
+}
+
+function safeLabel(label: string | undefined): string {
+  return (label ?? 'snap').replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'snap';
+}
+
+class OverlaySnapshot implements ActiveSnapshot {
+  private released?: Promise<void>;
+  private discarded?: Promise<void>;
+
+  constructor(
+    private readonly dir: string,
+    readonly rootfs: string,
+    readonly upperdir: string,
+    readonly lowers: readonly string[],
+  ) {}
+
+  release(): Promise<void> {
+    this.released ??= this.doRelease();
+    return this.released;
+  }
+
+  discard(): Promise<void> {
+    this.discarded ??= (async () => {
+      try {
+        await this.release();
+      } finally {
+        await rm(this.dir, { recursive: true, force: true });
+      }
+    })();
+    return this.discarded;
+  }
+
+  private async doRelease(): Promise<void> {
+    await unmount(this.rootfs);
+    await Promise.all(
+      ['work', 'merged', 'l', 'empty'].map((d) => rm(join(this.dir, d), { recursive: true, force: true })),
+    );
+    await pruneCopiedUpDirs(this.upperdir, this.lowers);
+  }
+}
+
+/** Unmounts an overlay; tolerates "not mounted". Lazy detach as a last resort so nothing stays busy. */
+export async function unmount(target: string): Promise<void> {
+  const r = await runTool('umount', [target]);
+  if (r.code === 0) return;
+  if (/not mounted|no mount point|not found/i.test(r.stderr)) return;
+  const lazy = await runTool('umount', ['-l', target]);
+  if (lazy.code !== 0) throw new SnapshotError(`cannot unmount ${target}: ${firstLine(r.stderr)}`);
+}
+
+/**
+ * Removes directories that are in the upper dir only because overlay copied them up on the way to a
+ * change that was later undone (typically a mount-point stub the runtime created and the runner
+ * removed): empty, not opaque, and with the same mode, owner and mtime as the directory they cover.
+ * They carry no information, and leaving them would put spurious entries in the layer.
+ */
+export async function pruneCopiedUpDirs(upperdir: string, lowers: readonly string[]): Promise<void> {
+  const entries = (await walkTree(upperdir)).filter((e) => e.st.isDirectory());
+  if (entries.length === 0) return;
+  const opaque = await opaqueDirs(entries.map((e) => join(upperdir, e.rel)));
+  const opaqueRel = entries.filter((e) => opaque.has(join(upperdir, e.rel))).map((e) => e.rel);
+  const underOpaque = (rel: string) => opaqueRel.some((o) => rel === o || rel.startsWith(`${o}/`));
+  // Deepest first, so a chain of now-empty parents goes too.
+  for (const e of [...entries].reverse()) {
+    if (underOpaque(e.rel)) continue;
+    const full = join(upperdir, e.rel);
+    if ((await readdir(full)).length > 0) continue;
+    const visible = await visibleLower(lowers, e.rel);
+    if (visible?.isDirectory() && sameMetadata(visible, e.st)) await rmdir(full);
+  }
+}
+
+/** The lower entry visible at `rel` through the stack, honouring whiteouts and opaque dirs above it. */
+async function visibleLower(lowers: readonly string[], rel: string) {
+  const parts = rel.split('/');
+  for (const lower of lowers) {
+    const st = await lstatOrUndefined(join(lower, rel));
+    if (st) return isWhiteout(st) ? undefined : st;
+    // Absent here: does this layer hide everything below at some ancestor (whiteout, file or opaque dir)?
+    const ancestors: string[] = [];
+    for (let i = 1; i < parts.length; i++) {
+      const a = join(lower, ...parts.slice(0, i));
+      const ast = await lstatOrUndefined(a);
+      if (!ast) break;
+      if (!ast.isDirectory()) return undefined;
+      ancestors.push(a);
+    }
+    if (ancestors.length > 0 && (await opaqueDirs(ancestors)).size > 0) return undefined;
+  }
+  return undefined;
+}
