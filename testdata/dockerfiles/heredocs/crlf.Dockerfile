@@ -1,0 +1,5 @@
+FROM scratch
+RUN <<EOF
+line one
+EOF
+CMD ["x"]
