@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseCommandArgs } from './args.js';
-import { type Command, type CommandContext, UsageError } from './command.js';
-import { commands } from './commands/index.js';
+import { type CommandContext, UsageError } from './command.js';
+import { type CommandEntry, commandEntries, loadAllCommands } from './commands/index.js';
 import { commandHelp, globalHelp } from './help.js';
 import { defaultStoreRoot } from './store-root.js';
 
@@ -24,12 +24,12 @@ function version(): string {
 }
 
 /** Finds the command named by the leading words of argv (`registry serve` before `registry`). */
-function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  let best: { cmd: Command; rest: string[] } | undefined;
-  for (const cmd of commands) {
-    const words = cmd.name.split(' ');
-    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.cmd.name.split(' ').length)) {
-      best = { cmd, rest: argv.slice(words.length) };
+function findCommand(argv: string[]): { entry: CommandEntry; rest: string[] } | undefined {
+  let best: { entry: CommandEntry; rest: string[] } | undefined;
+  for (const entry of commandEntries) {
+    const words = entry.name.split(' ');
+    if (words.every((w, i) => argv[i] === w) && (!best || words.length > best.entry.name.split(' ').length)) {
+      best = { entry, rest: argv.slice(words.length) };
     }
   }
   return best;
@@ -78,7 +78,7 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
       return 0;
     }
     if (g.rest.length === 0) {
-      (g.help ? stdout : stderr).write(globalHelp(commands, version()));
+      (g.help ? stdout : stderr).write(globalHelp(await loadAllCommands(), version()));
       return g.help ? 0 : 2;
     }
     let found = findCommand(g.rest);
@@ -86,14 +86,15 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
     if (!found && g.rest[0]!.startsWith('-')) found = findCommand(['build', ...g.rest]);
     if (!found) {
       const word = g.rest[0]!;
-      const group = commands.filter((c) => c.name.startsWith(`${word} `));
+      const group = commandEntries.filter((c) => c.name.startsWith(`${word} `));
       if (group.length > 0) {
         const names = group.map((c) => c.name.split(' ')[1]).join(', ');
         throw new UsageError(g.rest[1] ? `unknown command "tsbuild ${word} ${g.rest[1]}" (one of: ${names})` : `"tsbuild ${word}" needs a subcommand: ${names}`);
       }
       throw new UsageError(`unknown command "${word}" (see tsbuild --help)`);
     }
-    const { cmd, rest } = found;
+    const { entry, rest } = found;
+    const cmd = await entry.load();
     if (g.help) {
       stdout.write(commandHelp(cmd));
       return 0;
