@@ -1,0 +1,3 @@
+FROM scratch
+copy a /a
+COPY b /b

@@ -1,0 +1,3 @@
+from scratch
+copy a /a
+copy b /b

@@ -1,0 +1,2 @@
+FROM scratch AS b
+FROM scratch AS b

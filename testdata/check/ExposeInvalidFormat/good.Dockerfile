@@ -1,0 +1,3 @@
+FROM scratch
+ARG PORT=8080
+EXPOSE 80 443/tcp $PORT

@@ -1,0 +1,1 @@
+from scratch AS base

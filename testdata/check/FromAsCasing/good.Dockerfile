@@ -1,0 +1,2 @@
+from scratch as base
+from base as other

@@ -1,0 +1,2 @@
+FROM scratch
+ENTRYPOINT my-server --port 80

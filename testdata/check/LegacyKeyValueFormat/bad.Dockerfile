@@ -1,0 +1,3 @@
+FROM scratch
+ENV greeting hello
+LABEL version 1.0

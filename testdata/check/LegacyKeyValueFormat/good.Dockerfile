@@ -1,0 +1,3 @@
+FROM scratch
+ENV greeting=hello other="two words"
+LABEL version=1.0

@@ -1,0 +1,5 @@
+FROM scratch
+CMD ["a"]
+HEALTHCHECK CMD ["true"]
+CMD ["b"]
+HEALTHCHECK NONE

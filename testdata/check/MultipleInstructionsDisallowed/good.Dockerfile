@@ -1,0 +1,5 @@
+FROM scratch AS one
+CMD ["a"]
+FROM one
+CMD ["b"]
+ENTRYPOINT ["c"]

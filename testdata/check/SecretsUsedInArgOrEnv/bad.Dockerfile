@@ -1,0 +1,3 @@
+FROM scratch
+ARG SECRET_PASSPHRASE
+ENV password=bar secret=baz

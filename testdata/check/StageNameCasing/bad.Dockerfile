@@ -1,0 +1,3 @@
+# A stage name is matched case-insensitively; mixed case misleads.
+  FROM scratch AS Build
+COPY a /a

@@ -1,0 +1,2 @@
+FROM scratch AS build
+COPY a /a

@@ -1,0 +1,3 @@
+ARG tag=latest
+ARG base_image=busybox
+FROM ${base_imag:-busybox}:${tag}${version}

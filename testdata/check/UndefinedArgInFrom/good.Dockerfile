@@ -1,0 +1,4 @@
+ARG base=busybox
+ARG DEBUG
+FROM ${base}${DEBUG}
+FROM --platform=$BUILDPLATFORM scratch

@@ -1,0 +1,4 @@
+FROM scratch AS a
+WORKDIR /app
+FROM a
+WORKDIR sub/
