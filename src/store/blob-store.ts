@@ -13,6 +13,18 @@ export interface BlobExpectation {
   size?: number;
 }
 
+/** Something that keeps blobs from garbage collection while it lives (see Store.hold). */
+export interface BlobHold {
+  add(digests: Iterable<Digest>): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface BlobWriteOptions {
+  /** The new blob is added to this hold before it is committed, so a concurrent GC cannot take it. */
+  hold?: BlobHold;
+  signal?: AbortSignal;
+}
+
 /**
  * Content-addressed, immutable blobs (`<root>/blobs/sha256/<hex>`). Writes verify and commit
  * atomically; reads verify while streaming and fail rather than serve corrupted bytes.
@@ -27,8 +39,8 @@ export interface BlobStore {
   /** Small blobs (manifests, configs) read whole and verified. */
   readBytes(digest: Digest): Promise<Buffer>;
   /** Streams content in; verifies `expected` if given; returns what was committed. */
-  write(content: Readable | AsyncIterable<Uint8Array>, expected?: BlobExpectation): Promise<BlobInfo>;
-  writeBytes(data: Uint8Array | string, expected?: BlobExpectation): Promise<BlobInfo>;
+  write(content: Readable | AsyncIterable<Uint8Array>, expected?: BlobExpectation, opts?: BlobWriteOptions): Promise<BlobInfo>;
+  writeBytes(data: Uint8Array | string, expected?: BlobExpectation, opts?: BlobWriteOptions): Promise<BlobInfo>;
   delete(digest: Digest): Promise<void>;
   list(): AsyncIterable<Digest>;
 }

@@ -7,7 +7,10 @@ export interface ImageRecord {
   target: Descriptor;
 }
 
-/** Image names mapped to manifest descriptors; each update is an atomic rename. */
+/**
+ * Image names mapped to manifest descriptors; each update is an atomic rename. Names given in
+ * any form docker accepts (`busybox`, `busybox:1`, `localhost:5000/x`) are normalised first.
+ */
 export interface ImageStore {
   get(name: string): Promise<ImageRecord | undefined>;
   set(name: string, target: Descriptor): Promise<void>;

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
-import { notImplemented } from './not-implemented.js';
+import { lookupImage } from '../../image/image.js';
+import { openStore } from '../../store/store.js';
 
 export const tagCommand: Command = {
   name: 'tag',
@@ -7,5 +8,11 @@ export const tagCommand: Command = {
   usage: 'SOURCE TARGET',
   options: {},
   args: { min: 2, max: 2 },
-  run: notImplemented('tag'),
+  async run(args, ctx) {
+    const [src, dst] = args.positionals as [string, string];
+    const store = await openStore(ctx.root);
+    const { descriptor } = await lookupImage(store, src);
+    await store.images.set(dst, descriptor);
+    return 0;
+  },
 };
