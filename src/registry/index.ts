@@ -1,0 +1,15 @@
+export { Authenticator, repositoryScope } from './auth/authenticator.js';
+export { type Challenge, parseChallenges } from './auth/challenge.js';
+export { basicHeader, fetchToken, type Token } from './auth/token.js';
+export { type BlobSources, MemoryBlobSources, StoreBlobSources } from './blob-sources.js';
+export { type ClientOptions, type FetchedManifest, MANIFEST_ACCEPT, type OpenBlob, RegistryClient, type RepoRef } from './client.js';
+export { copyImage, type CopyOptions, formatLocation, type ImageLocation, parseLocation } from './copy.js';
+export { CredentialError, type Credentials, type CredentialStore, DockerConfigCredentials, dockerConfigDir, normaliseAuthKey } from './credentials.js';
+export { RegistryError } from './errors.js';
+export { OciLayout } from './oci-layout.js';
+export { LineProgress, type Progress, progressFor, silentProgress, TtyProgress } from './progress.js';
+export { choosePlatform, pull, type PullOptions, type PullResult } from './pull.js';
+export { push, type PushOptions, type PushResult, pushSummary } from './push.js';
+export { clientFromOptions, registryOptions } from './setup.js';
+export { Transport, type TransportOptions } from './transport.js';
+export { DigestMismatchError, verifying } from './verify.js';
