@@ -1,0 +1,111 @@
+// Build benchmark: the two contexts of /work/shared/bench/make-contexts.sh (sample, multistage),
+// cold (base image present, empty cache), no-op rebuild, and rebuild after editing one copied file,
+// each timed as a whole `tsbuild build` process (start-up included), side by side with buildah
+// (`buildah bud --isolation chroot --network host --layers --storage-driver overlay`) in the same run.
+// The base image is served by a loopback docker-registry; both builders pull it once before timing.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const cli = join(repo, 'bin', 'tsbuild.js');
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function time(cmd, args, opts = {}) {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const s = Number(process.hrtime.bigint() - t) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${String(r.stderr).slice(-2000)}`);
+  return s;
+}
+
+async function waitHttp(url) {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(url);
+      if (r.status < 500) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`registry at ${url} did not start`);
+}
+
+export default async function (ctx) {
+  if (!existsSync(join(repo, 'dist'))) throw new Error('run npm run build first');
+  const port = await freePort();
+  const regRoot = join(ctx.tmp, 'registry');
+  mkdirSync(regRoot);
+  writeFileSync(join(regRoot, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regRoot}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const reg = spawn('/usr/bin/docker-registry', ['serve', join(regRoot, 'config.yml')], { stdio: 'ignore' });
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/v2/`);
+    const base = `127.0.0.1:${port}/library/busybox:latest`;
+    execFileSync(join(repo, 'testdata/make-busybox-image.sh'), [join(ctx.tmp, 'bb')], { stdio: 'ignore' });
+    execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(ctx.tmp, 'bb')}:latest`, `docker://${base}`], { stdio: 'ignore' });
+    const contexts = join(ctx.tmp, 'contexts');
+    execFileSync('/work/shared/bench/make-contexts.sh', [contexts, base], { stdio: 'ignore' });
+
+    const results = [];
+    for (const name of ['sample', 'multistage']) {
+      const dir = join(contexts, name);
+      const edit = name === 'sample' ? join(dir, 'files', 'file-001.txt') : join(dir, 'src', 'mod-01.txt');
+      const original = readFileSync(edit);
+
+      // tsbuild: a fresh store with the base pulled (base present, cache empty).
+      const root = join(ctx.tmp, `ts-${name}`);
+      const ts = (args) => time(process.execPath, [cli, '--root', root, ...args], { env: { ...process.env, TSBUILD_ROOT: root } });
+      // Pull (and unpack) the base through a build FROM it: "base present", as for BuildKit and buildah.
+      const warm = join(ctx.tmp, `warm-${name}`);
+      mkdirSync(warm);
+      writeFileSync(join(warm, 'Dockerfile'), `FROM ${base}\nRUN true\n`);
+      ts(['build', '--progress', 'plain', warm]);
+      const tCold = ts(['build', '--progress', 'plain', '-t', `bench-${name}`, dir]);
+      const tNoop = ts(['build', '--progress', 'plain', '-t', `bench-${name}`, dir]);
+      writeFileSync(edit, Buffer.concat([original, Buffer.from('edited\n')]));
+      const tEdit = ts(['build', '--progress', 'plain', '-t', `bench-${name}`, dir]);
+      writeFileSync(edit, original);
+
+      // buildah, same steps, its own storage.
+      const broot = join(ctx.tmp, `bh-${name}`);
+      const bh = (args) =>
+        time('buildah', ['--root', join(broot, 'root'), '--runroot', join(broot, 'run'), '--storage-driver', 'overlay', ...args], { env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+      let bCold, bNoop, bEdit;
+      try {
+        bh(['pull', '--tls-verify=false', base]);
+        const bud = ['bud', '--isolation', 'chroot', '--network', 'host', '--layers', '--tls-verify=false', '-t', `bench-${name}`, dir];
+        bCold = bh(bud);
+        bNoop = bh(bud);
+        writeFileSync(edit, Buffer.concat([original, Buffer.from('edited\n')]));
+        bEdit = bh(bud);
+        writeFileSync(edit, original);
+      } catch (e) {
+        ctx.log(`buildah failed: ${e.message.split('\n')[0]}`);
+      } finally {
+        spawnSync('buildah', ['--root', join(broot, 'root'), '--runroot', join(broot, 'run'), '--storage-driver', 'overlay', 'rm', '--all'], { stdio: 'ignore' });
+        spawnSync('umount', ['-R', join(broot, 'root', 'overlay')], { stdio: 'ignore' });
+      }
+      const peer = (v) => (v === undefined ? {} : { buildah: v });
+      results.push(
+        { name: `${name} cold build`, value: tCold, unit: 's', better: 'lower', peers: peer(bCold) },
+        { name: `${name} no-op rebuild`, value: tNoop, unit: 's', better: 'lower', peers: peer(bNoop) },
+        { name: `${name} rebuild after editing one file`, value: tEdit, unit: 's', better: 'lower', peers: peer(bEdit) },
+      );
+      ctx.log(`${name}: tsbuild ${tCold.toFixed(2)} / ${tNoop.toFixed(2)} / ${tEdit.toFixed(2)} s; buildah ${bCold?.toFixed(2)} / ${bNoop?.toFixed(2)} / ${bEdit?.toFixed(2)} s`);
+    }
+    return results;
+  } finally {
+    reg.kill();
+  }
+}

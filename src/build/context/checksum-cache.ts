@@ -1,0 +1,75 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, type BigIntStats } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-file.js';
+
+/** What identifies a file's content without reading it: if none of these changed, neither did the bytes. */
+interface Entry {
+  dev: string;
+  ino: string;
+  size: string;
+  mtime: string;
+  ctime: string;
+  sha256: string;
+}
+
+/**
+ * File content checksums remembered by (dev, inode, size, mtime, ctime), kept in a small JSON file
+ * in the store root, so a no-op rebuild hashes nothing. ctime is in the key because it changes on
+ * every write even when a tool restores mtime. The checksum itself never includes any time.
+ */
+export class ChecksumCache {
+  private entries = new Map<string, Entry>();
+  private dirty = false;
+  /** Files hashed (not served from the cache) since opening: the benchmark and tests read it. */
+  hashed = 0;
+
+  private constructor(private readonly file: string | undefined) {}
+
+  /** A cache persisted under `<storeRoot>/build/checksums/`, one file per context directory. */
+  static async open(storeRoot: string | undefined, contextDir: string): Promise<ChecksumCache> {
+    if (!storeRoot) return new ChecksumCache(undefined);
+    const id = createHash('sha256').update(contextDir).digest('hex').slice(0, 32);
+    const c = new ChecksumCache(join(storeRoot, 'build', 'checksums', `${id}.json`));
+    try {
+      const data = JSON.parse(await readFile(c.file!, 'utf8')) as Record<string, Entry>;
+      for (const [k, v] of Object.entries(data)) c.entries.set(k, v);
+    } catch {
+      // absent or unreadable: start empty; it is only a cache
+    }
+    return c;
+  }
+
+  static memory(): ChecksumCache {
+    return new ChecksumCache(undefined);
+  }
+
+  /** sha256 hex of the file's content, from the cache when its identity is unchanged. */
+  async checksum(abs: string, st: BigIntStats): Promise<string> {
+    const e = this.entries.get(abs);
+    const dev = String(st.dev);
+    const ino = String(st.ino);
+    const size = String(st.size);
+    const mtime = String(st.mtimeNs);
+    const ctime = String(st.ctimeNs);
+    if (e && e.dev === dev && e.ino === ino && e.size === size && e.mtime === mtime && e.ctime === ctime) return e.sha256;
+    const sha256 = await hashFile(abs);
+    this.hashed++;
+    this.entries.set(abs, { dev, ino, size, mtime, ctime, sha256 });
+    this.dirty = true;
+    return sha256;
+  }
+
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return;
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    this.dirty = false;
+  }
+}
+
+export async function hashFile(abs: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

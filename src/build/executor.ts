@@ -1,0 +1,589 @@
+import { createHash } from 'node:crypto';
+import pLimit from 'p-limit';
+import type { Instruction } from '../dockerfile/ast.js';
+import type { Descriptor } from '../image/descriptor.js';
+import type { Digest } from '../image/digest.js';
+import type { HistoryEntry, ImageConfig } from '../image/image-config.js';
+import { type Image, loadImage, writeImage } from '../image/image.js';
+import { MediaType } from '../image/media-types.js';
+import { formatPlatform } from '../image/platform.js';
+import type { BuildGraph, CopyStep, RunStep, Stage, StageBaseState, Step } from '../plan/build-graph.js';
+import { baseFromImageEnv, expandInstructions, type StageInstruction } from '../plan/expand-stage.js';
+import type { BlobHold } from '../store/blob-store.js';
+import { ImageNotFoundError } from '../store/errors.js';
+import { BUILD_CACHE_NAMESPACE, type Store } from '../store/store.js';
+import { BuildCache } from './build-cache.js';
+import { baseKey, type CacheKey, stepKey } from './cache-key.js';
+import { applyMetadata, baseStageConfig, commandArgs, copyCreatedBy, layerHistoryEntry, runCreatedBy, type StageImageState } from './config.js';
+import { ChecksumCache } from './context/checksum-cache.js';
+import type { IgnoreFilter, SourceTree } from './context/source-tree.js';
+import { parseChmod } from './copy/chmod.js';
+import { type CopyPlan, type CopySource, executeCopy, planCopy } from './copy/copy.js';
+import { BuildCancelledError, BuildError } from './errors.js';
+import type { Progress, Vertex } from './progress/events.js';
+import type { ActiveSnapshot, Snapshotter } from './snapshot/snapshotter.js';
+
+export interface BuildOptions {
+  store: Store;
+  graph: BuildGraph;
+  /** The build context directory (absolute). */
+  contextDir: string;
+  /** Which paths of the context .dockerignore removes. */
+  ignore?: IgnoreFilter;
+  noCache?: boolean;
+  /** Stage names (or indexes) whose steps ignore the cache. */
+  noCacheFilter?: string[];
+  /** Pull base images even when the store has them. */
+  pull?: boolean;
+  /** `--label`: added to the final image's config. */
+  labels?: Record<string, string>;
+  /** Default network for RUN: `host` (default, as BuildKit without CNI) or `none`. */
+  network?: 'host' | 'none';
+  runtime?: 'runc' | 'crun';
+  /** SOURCE_DATE_EPOCH, seconds: clamps layer mtimes and sets every `created`. */
+  sourceDateEpoch?: number;
+  progress: Progress;
+  signal?: AbortSignal;
+  /** Fetches an image into the store (the registry client); called for a base image not in the store or with `pull`. */
+  pullImage?: (ref: string, signal?: AbortSignal) => Promise<void>;
+  /** Stages run at once (default 2: the machine has 2 cores). */
+  parallelism?: number;
+  /** Overrides the snapshotter (tests). */
+  snapshotter?: Snapshotter;
+}
+
+export interface LayerRef {
+  descriptor: Descriptor;
+  diffId: Digest;
+}
+
+/** The result of a stage: its final key, config (history included) and layers. */
+export interface StageResult {
+  index: number;
+  key: CacheKey;
+  config: ImageConfig;
+  layers: LayerRef[];
+  final: StageBaseState;
+}
+
+export interface BuildResult {
+  image: Image;
+  target: StageResult;
+  /** Steps that ran (not cached): tests and the benchmark look at these. */
+  executed: number;
+  cached: number;
+}
+
+const LAYER_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
+const OUTPUT_TAIL = 20;
+
+function isoTime(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The instruction as BuildKit names a vertex: keyword upper-cased, the rest as written on one line. */
+function displayInstruction(ins: Instruction): string {
+  const text = ins.original.replace(/\\\r?\n\s*/g, '').replace(/\s*\n\s*/g, ' ').trim();
+  const sp = text.search(/\s/);
+  return sp < 0 ? text.toUpperCase() : `${text.slice(0, sp).toUpperCase()}${text.slice(sp)}`;
+}
+
+/**
+ * Runs a BuildGraph: stages in dependency waves (independent ones in parallel), each step looked up
+ * in the build cache by its key and, on a miss, executed on an overlay snapshot over its parent's
+ * layers (RUN in the OCI runtime, COPY/ADD written into the mount); the upper dir becomes an
+ * uncompressed layer and, renamed, the snapshot later steps use. Writes the final image; tagging
+ * and exporting are the caller's. On failure or cancellation nothing stays mounted.
+ */
+export async function executeBuild(opts: BuildOptions): Promise<BuildResult> {
+  const ex = new Executor(opts);
+  try {
+    return await ex.run();
+  } finally {
+    await ex.close();
+  }
+}
+
+class Executor {
+  private readonly store: Store;
+  private readonly graph: BuildGraph;
+  private readonly cache: BuildCache;
+  private readonly abort = new AbortController();
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private snapshotter: Snapshotter | undefined;
+  private checksums: ChecksumCache | undefined;
+  private hold: BlobHold | undefined;
+  private executed = 0;
+  private cachedSteps = 0;
+  private readonly started = new Date();
+  private readonly epochTime: string | undefined;
+  private readonly active = new Set<ActiveSnapshot>();
+  private readonly pendingHold: Digest[] = [];
+
+  constructor(private readonly opts: BuildOptions) {
+    this.store = opts.store;
+    this.graph = opts.graph;
+    this.cache = new BuildCache(opts.store);
+    this.epochTime = opts.sourceDateEpoch !== undefined ? isoTime(new Date(opts.sourceDateEpoch * 1000)) : undefined;
+    if (opts.signal) {
+      if (opts.signal.aborted) this.abort.abort(opts.signal.reason);
+      else opts.signal.addEventListener('abort', () => this.abort.abort(opts.signal!.reason), { once: true });
+    }
+  }
+
+  private get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  private checkAborted(): void {
+    if (this.signal.aborted) throw new BuildCancelledError();
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.active) await s.discard().catch(() => undefined);
+    this.active.clear();
+    await this.checksums?.save().catch(() => undefined);
+    await this.hold?.release().catch(() => undefined);
+  }
+
+  private async getSnapshotter(): Promise<Snapshotter> {
+    if (!this.snapshotter) {
+      const [{ detectSnapshotter }, { snapshotWorkRoot }] = await Promise.all([import('./snapshot/detect.js'), import('./snapshot/layer-cache.js')]);
+      this.snapshotter = this.opts.snapshotter ?? (await detectSnapshotter(snapshotWorkRoot(this.store.root)));
+    }
+    return this.snapshotter;
+  }
+
+  async run(): Promise<BuildResult> {
+    this.hold = await this.store.hold();
+    this.checksums = await ChecksumCache.open(this.store.root, this.opts.contextDir);
+    const limit = pLimit(this.opts.parallelism ?? 2);
+    const all: Promise<StageResult>[] = [];
+    // Stages start as soon as their dependencies finish; p-limit bounds how many run at once.
+    for (const wave of this.graph.order) {
+      for (const index of wave) {
+        const p = limit(() => this.runStage(index));
+        this.results.set(index, p);
+        all.push(p);
+        p.catch(() => this.abort.abort(new BuildCancelledError()));
+      }
+    }
+    const settled = await Promise.allSettled(all);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected' && !(s.reason instanceof BuildCancelledError));
+    if (failed) throw failed.reason;
+    if (this.opts.signal?.aborted) throw new BuildCancelledError();
+    const cancelled = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (cancelled) throw cancelled.reason;
+    const target = await this.results.get(this.graph.target)!;
+    const image = await this.writeFinalImage(target);
+    return { image, target, executed: this.executed, cached: this.cachedSteps };
+  }
+
+  private stageResult(index: number): Promise<StageResult> {
+    const p = this.results.get(index);
+    if (!p) throw new Error(`stage ${index} is not part of this build`);
+    return p;
+  }
+
+  private stageLabel(stage: Stage): string {
+    if (this.graph.stages.filter((s) => s.needed).length <= 1) return '';
+    return `${stage.name ?? `stage-${stage.index}`} `;
+  }
+
+  private noCacheFor(stage: Stage): boolean {
+    if (this.opts.noCache) return true;
+    const f = this.opts.noCacheFilter ?? [];
+    return f.some((x) => x.toLowerCase() === stage.name || x === String(stage.index));
+  }
+
+  /** The image a base or `--from` names: from the store, pulled when absent (or always with --pull). */
+  private readonly pulled = new Map<string, Promise<Image>>();
+  private resolveImage(ref: string): Promise<Image> {
+    let p = this.pulled.get(ref);
+    if (!p) {
+      p = (async () => {
+        const platform = this.graph.platform;
+        if (!this.opts.pull) {
+          try {
+            return await loadImage(this.store, ref, { platform });
+          } catch (e) {
+            if (!(e instanceof ImageNotFoundError) || !this.opts.pullImage) throw e;
+          }
+        }
+        if (!this.opts.pullImage) throw new Error(`cannot pull ${ref}: no registry client`);
+        await this.opts.pullImage(ref, this.signal);
+        return loadImage(this.store, ref, { platform });
+      })();
+      this.pulled.set(ref, p);
+    }
+    return p;
+  }
+
+  private async runStage(index: number): Promise<StageResult> {
+    this.checkAborted();
+    const stage = this.graph.stages[index]!;
+    for (const dep of stage.dependsOn) await this.stageResult(dep);
+    const label = this.stageLabel(stage);
+    const layerSteps = stage.steps.filter((s) => LAYER_KINDS.has(s.kind)).length;
+    const p = this.opts.progress;
+
+    // The base: its config, layers, key and the environment its steps expand against.
+    let config: ImageConfig;
+    let layers: LayerRef[];
+    let key: CacheKey;
+    let baseState: StageBaseState;
+    let onbuild: StageInstruction[] = [];
+    const platform = formatPlatform(stage.platform);
+    const fromVertex = p.vertex(`[${label}1/${layerSteps + 1}] ${displayInstruction(stage.from)}`);
+    if (stage.base.type === 'scratch') {
+      fromVertex.cached();
+      config = baseStageConfig(undefined, stage.platform);
+      layers = [];
+      key = baseKey({ type: 'scratch' }, platform);
+      baseState = baseFromImageEnv([], stage.platform.os);
+    } else if (stage.base.type === 'image') {
+      fromVertex.start();
+      const img = await this.resolveImage(stage.base.ref).catch((e: Error) => {
+        fromVertex.error(e.message);
+        throw new BuildError(fromVertex.name, displayInstruction(stage.from), e.message);
+      });
+      fromVertex.done();
+      config = baseStageConfig(img.config, stage.platform);
+      layers = img.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffId }));
+      key = baseKey({ type: 'image', digest: img.descriptor.digest }, platform);
+      baseState = baseFromImageEnv(img.config.config?.Env ?? [], stage.platform.os);
+      onbuild = await this.onbuildTriggers(img.config.config?.OnBuild ?? []);
+    } else {
+      fromVertex.cached();
+      const parent = await this.stageResult(stage.base.index);
+      config = baseStageConfig(parent.config, stage.platform);
+      layers = [...parent.layers];
+      key = baseKey({ type: 'stage', key: parent.key }, platform);
+      baseState = parent.final;
+    }
+    await this.hold!.add(layers.map((l) => l.descriptor.digest));
+
+    const instructions: StageInstruction[] = [...onbuild, ...stage.steps.map((s) => ({ instruction: s.instruction, ...(s.onbuild ? { onbuild: true } : {}) }))];
+    const expanded = expandInstructions(this.graph, stage, instructions, baseState);
+    const state: StageImageState = { config, cmdSet: false };
+    const noCache = this.noCacheFor(stage);
+    let n = 1;
+    for (const step of expanded.steps) {
+      this.checkAborted();
+      if (!LAYER_KINDS.has(step.kind)) {
+        key = stepKey(key, step);
+        applyMetadata(state, step, this.epochTime);
+        continue;
+      }
+      n++;
+      const name = `[${label}${n}/${layerSteps + 1}] ${displayInstruction(step.instruction)}`;
+      const result = await this.layerStep(stage, step, state, layers, key, name, noCache);
+      key = result.key;
+      if (result.layer) layers.push(result.layer);
+    }
+    state.config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffId) };
+    if (this.pendingHold.length > 0) await this.hold!.add(this.pendingHold.splice(0));
+    return { index, key, config: state.config, layers, final: expanded.final };
+  }
+
+  /** ONBUILD triggers of a base image, parsed as Dockerfile instructions. */
+  private async onbuildTriggers(triggers: string[]): Promise<StageInstruction[]> {
+    if (triggers.length === 0) return [];
+    const { parse } = await import('../dockerfile/parser.js');
+    const df = parse(triggers.join('\n'), { file: 'ONBUILD' });
+    return df.instructions.map((instruction) => ({ instruction, onbuild: true }));
+  }
+
+  /** One RUN/COPY/ADD/WORKDIR: cache hit, or run on a snapshot and store the layer. */
+  private async layerStep(
+    stage: Stage,
+    step: Step,
+    state: StageImageState,
+    layers: LayerRef[],
+    parentKey: CacheKey,
+    name: string,
+    noCache: boolean,
+  ): Promise<{ key: CacheKey; layer?: LayerRef }> {
+    const conf = (state.config.config ??= {});
+    let createdBy: string;
+    let copyPlan: CopyPlan | undefined;
+    const inputs: string[] = [];
+    const vertex = this.opts.progress.vertex(name);
+    try {
+      switch (step.kind) {
+        case 'WORKDIR': {
+          applyMetadata(state, step, this.epochTime);
+          const wd = conf.WorkingDir ?? '/';
+          const h = state.config.history!;
+          const entry = h[h.length - 1]!;
+          if (wd === '/') {
+            vertex.cached();
+            return { key: stepKey(parentKey, step) };
+          }
+          h.pop();
+          createdBy = entry.created_by!;
+          inputs.push(`user ${conf.User ?? ''}`);
+          break;
+        }
+        case 'RUN':
+          createdBy = runCreatedBy(this.runArgs(step, conf.Shell), step.buildArgs, Object.keys(step.buildArgs));
+          inputs.push(`workdir ${conf.WorkingDir ?? '/'}`, `user ${conf.User ?? ''}`, `shell ${JSON.stringify(conf.Shell ?? null)}`);
+          break;
+        case 'COPY':
+        case 'ADD': {
+          createdBy = copyCreatedBy(step);
+          inputs.push(`workdir ${conf.WorkingDir ?? '/'}`);
+          if (step.from?.type === 'stage') inputs.push(`from-stage ${(await this.stageResult(step.from.index)).key}`);
+          else if (step.from?.type === 'image') inputs.push(`from-image ${(await this.resolveImage(step.from.ref)).descriptor.digest}`);
+          else {
+            // From the context: plan now, so the key covers the content of every input file.
+            copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', undefined);
+            inputs.push(`copy ${copyPlan.checksum}`);
+          }
+          break;
+        }
+        default:
+          throw new Error(`unexpected step ${step.kind}`);
+      }
+      const key = stepKey(parentKey, step, inputs);
+      if (!noCache) {
+        const hit = await this.cache.get(key);
+        if (hit) {
+          vertex.cached();
+          this.cachedSteps++;
+          (state.config.history ??= []).push(hit.history);
+          // The cache entry's refs keep the layer from GC; the hold is updated once per stage.
+          this.pendingHold.push(hit.layer.descriptor.digest);
+          return { key, layer: hit.layer };
+        }
+      }
+      vertex.start();
+      const layer = await this.executeStep(stage, step, state, layers, vertex, copyPlan);
+      const history = layerHistoryEntry(createdBy!, this.epochTime ?? isoTime(new Date()));
+      if (step.kind === 'WORKDIR') history.created_by = createdBy!;
+      (state.config.history ??= []).push(history);
+      await this.cache.set(key, { layer, history });
+      this.executed++;
+      vertex.done();
+      return { key, layer };
+    } catch (e) {
+      if (e instanceof BuildError || e instanceof BuildCancelledError) {
+        vertex.error(e.message);
+        throw e;
+      }
+      const msg = (e as Error).message;
+      vertex.error(msg);
+      if (this.signal.aborted) throw new BuildCancelledError();
+      throw new BuildError(name, displayInstruction(step.instruction), msg);
+    }
+  }
+
+  private runArgs(step: RunStep, shell: string[] | undefined): string[] {
+    if (step.command.form === 'shell' && step.heredocs.length > 0) {
+      const only = step.heredocs.length === 1 && /^<<-?\s*["']?[A-Za-z0-9_]+["']?\s*$/.test(step.command.command.trim());
+      if (only) return commandArgs({ form: 'shell', command: step.heredocs[0]!.content }, shell);
+      const script = [step.command.command, ...step.heredocs.map((h) => `${h.content}\n${h.name}`)].join('\n');
+      return commandArgs({ form: 'shell', command: script }, shell);
+    }
+    return commandArgs(step.command, shell);
+  }
+
+  private contextTree(): SourceTree {
+    return { root: this.opts.contextDir, owners: 'root', checksums: this.checksums!, ...(this.opts.ignore ? { ignore: this.opts.ignore } : {}) };
+  }
+
+  /** Resolves a COPY/ADD's sources (downloading URLs) and checksums them. */
+  private async planContextCopy(step: CopyStep, workdir: string, tree: SourceTree | undefined): Promise<CopyPlan> {
+    const sources: CopySource[] = [];
+    for (const s of step.sources) {
+      if (s.type === 'heredoc') sources.push({ type: 'inline', name: s.name, content: s.content });
+      else if (step.kind === 'ADD' && /^https?:\/\//.test(s.path)) {
+        const { downloadUrl } = await import('./download.js');
+        const file = await downloadUrl(this.store.root, s.path, step.checksum, this.signal);
+        sources.push({ type: 'file', name: file.name, path: file.path, mode: 0o600 });
+      } else sources.push({ type: 'tree', tree: tree ?? this.contextTree(), src: s.path });
+    }
+    return planCopy({
+      sources,
+      dest: step.dest,
+      workdir,
+      ...(step.chmod ? { chmod: parseChmod(step.chmod) } : {}),
+      exclude: step.exclude,
+      parents: step.parents,
+      unpack: step.kind === 'ADD' ? step.unpack !== false : step.unpack === true,
+    });
+  }
+
+  /** Lower snapshot dirs for `layers`, top-most first, unpacking any not yet unpacked. */
+  private async lowers(layers: LayerRef[]): Promise<string[]> {
+    const { ensureUnpacked } = await import('./snapshot/layer-cache.js');
+    const dirs = await Promise.all(layers.map((l) => ensureUnpacked(this.store, l)));
+    return dirs.reverse();
+  }
+
+  private async withSnapshot<T>(layers: LayerRef[], label: string, fn: (snap: ActiveSnapshot) => Promise<T>): Promise<{ snap: ActiveSnapshot; value: T }> {
+    const snapshotter = await this.getSnapshotter();
+    const snap = await snapshotter.prepare(await this.lowers(layers), { label });
+    this.active.add(snap);
+    try {
+      const value = await fn(snap);
+      return { snap, value };
+    } catch (e) {
+      await snap.discard().catch(() => undefined);
+      this.active.delete(snap);
+      throw e;
+    }
+  }
+
+  /** Runs a step that missed the cache; returns its stored layer. */
+  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: LayerRef[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<LayerRef> {
+    const conf = state.config.config ?? {};
+    // A COPY --from reads the source stage's (or image's) root filesystem through a read-only view.
+    let fromSnap: ActiveSnapshot | undefined;
+    try {
+      if ((step.kind === 'COPY' || step.kind === 'ADD') && step.from) {
+        const srcLayers = step.from.type === 'stage' ? (await this.stageResult(step.from.index)).layers : (await this.resolveImage(step.from.ref)).layers;
+        const snapshotter = await this.getSnapshotter();
+        fromSnap = await snapshotter.prepare(await this.lowers(srcLayers), { label: `from-${stage.index}-${step.index}` });
+        this.active.add(fromSnap);
+        copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', { root: fromSnap.rootfs, owners: 'keep' });
+      }
+      const t0 = performance.now();
+      const { snap } = await this.withSnapshot(layers, `s${stage.index}-${step.index}`, async (snap) => {
+        switch (step.kind) {
+          case 'RUN':
+            await this.execRun(step, state, snap.rootfs, vertex);
+            break;
+          case 'COPY':
+          case 'ADD': {
+            const plan = copyPlan!;
+            if (step.chown) plan.request.chown = await (await import('./copy/owner.js')).resolveChown(snap.rootfs, step.chown);
+            await executeCopy(plan, snap.rootfs);
+            break;
+          }
+          case 'WORKDIR': {
+            const { resolveUser } = await import('./runtime/user.js');
+            const user = conf.User ? await resolveUser(snap.rootfs, conf.User) : { uid: 0, gid: 0 };
+            const mtime = this.opts.sourceDateEpoch !== undefined ? new Date(this.opts.sourceDateEpoch * 1000) : undefined;
+            const { RootWriter } = await import('./copy/fs-ops.js');
+            await new RootWriter(snap.rootfs).mkdirAll(conf.WorkingDir ?? '/', 0o755, { uid: user.uid, gid: user.gid }, mtime);
+            break;
+          }
+        }
+      });
+      const t1 = performance.now();
+      try {
+        await snap.release();
+        const t2 = performance.now();
+        this.checkAborted();
+        const [{ writeLayer }, { commitSnapshot }] = await Promise.all([import('../image/layer/write-layer.js'), import('./snapshot/layer-cache.js')]);
+        const tar = writeLayer(snap.upperdir, { diff: 'overlay', ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}), signal: this.signal });
+        const info = await this.store.blobs.write(tar, {}, { hold: this.hold!, signal: this.signal });
+        // Uncompressed: the blob digest is the diff_id. Compression happens on push/export, once.
+        const layer: LayerRef = { descriptor: { mediaType: MediaType.OciLayer, digest: info.digest, size: info.size }, diffId: info.digest };
+        const t3 = performance.now();
+        await commitSnapshot(this.store.root, snap.upperdir, layer.diffId);
+        this.active.delete(snap);
+        if (process.env.TSBUILD_TRACE) process.stderr.write(`trace ${step.kind} run=${(t1 - t0).toFixed(0)} release=${(t2 - t1).toFixed(0)} layer=${(t3 - t2).toFixed(0)} commit=${(performance.now() - t3).toFixed(0)}\n`);
+        return layer;
+      } catch (e) {
+        await snap.discard().catch(() => undefined);
+        this.active.delete(snap);
+        throw e;
+      }
+    } finally {
+      if (fromSnap) {
+        await fromSnap.discard().catch(() => undefined);
+        this.active.delete(fromSnap);
+      }
+    }
+  }
+
+  private async execRun(step: RunStep, state: StageImageState, rootfs: string, vertex: Vertex): Promise<void> {
+    const conf = state.config.config ?? {};
+    const args = this.runArgs(step, conf.Shell);
+    const env = Object.entries({ ...this.graph.proxyEnv, ...step.env }).map(([k, v]) => `${k}=${v}`);
+    const network = step.network === 'none' ? 'none' : step.network === 'host' ? 'host' : (this.opts.network ?? 'host');
+    const tail: string[] = [];
+    const partial = { stdout: '', stderr: '' };
+    const sink = (stream: 'stdout' | 'stderr') => (chunk: Buffer | string) => {
+      const text = chunk.toString();
+      vertex.log(stream, text);
+      const lines = (partial[stream] + text).split('\n');
+      partial[stream] = lines.pop()!;
+      tail.push(...lines);
+      if (tail.length > OUTPUT_TAIL) tail.splice(0, tail.length - OUTPUT_TAIL);
+    };
+    const { runStep } = await import('./run-step.js');
+    const res = await runStep({
+      runtime: this.opts.runtime ?? 'runc',
+      rootfs,
+      args,
+      env,
+      cwd: conf.WorkingDir || '/',
+      user: conf.User ?? '',
+      network,
+      onStdout: sink('stdout'),
+      onStderr: sink('stderr'),
+      signal: this.signal,
+    });
+    if (this.signal.aborted) throw new BuildCancelledError();
+    if (res.exitCode !== 0) {
+      for (const s of ['stdout', 'stderr'] as const) if (partial[s]) tail.push(partial[s]);
+      const command = step.command.form === 'exec' ? JSON.stringify(step.command.args) : args.join(' ');
+      throw new BuildError(vertex.name, command, `exit code ${res.exitCode}`, res.exitCode, tail.slice(-OUTPUT_TAIL));
+    }
+  }
+
+  /**
+   * Writes config and manifest of the target stage; the caller names it. The result is remembered
+   * by the target's key (and labels, epoch), so a no-op rebuild writes nothing at all.
+   */
+  private async writeFinalImage(target: StageResult): Promise<Image> {
+    const imageKey = `image ${createHash('sha256').update(JSON.stringify([target.key, this.opts.labels ?? {}, this.epochTime ?? null])).digest('hex')}`;
+    const kv = this.store.kv(BUILD_CACHE_NAMESPACE);
+    const known = await kv.get<Descriptor>(imageKey).catch(() => undefined);
+    if (known && (await this.store.blobs.has(known.value.digest))) {
+      try {
+        const img = await loadImage(this.store, known.value);
+        await this.hold!.add([img.descriptor.digest]);
+        return img;
+      } catch {
+        // unreadable: write it again below
+      }
+    }
+    const img = await this.writeNewImage(target);
+    await kv.set(imageKey, img.descriptor, { refs: [img.descriptor.digest] });
+    return img;
+  }
+
+  private async writeNewImage(target: StageResult): Promise<Image> {
+    const config: ImageConfig = JSON.parse(JSON.stringify(target.config)) as ImageConfig;
+    if (this.opts.labels && Object.keys(this.opts.labels).length > 0) {
+      const c = (config.config ??= {});
+      c.Labels = { ...(c.Labels ?? {}), ...this.opts.labels };
+    }
+    const history = config.history ?? [];
+    fillCreated(history, this.epochTime);
+    const last = [...history].reverse().find((h) => h.created)?.created;
+    config.created = this.epochTime ?? last ?? isoTime(this.started);
+    return writeImage(this.store, { config, layers: target.layers, hold: this.hold! });
+  }
+}
+
+/**
+ * Like BuildKit's exporter: history entries without a time take the time of the closest earlier
+ * entry that has one (or the first later one), so an all-cached rebuild gives the same digest.
+ */
+function fillCreated(history: HistoryEntry[], epoch: string | undefined): void {
+  if (epoch) {
+    for (const h of history) if (!h.created || h.comment === 'buildkit.dockerfile.v0') h.created = epoch;
+    return;
+  }
+  let prev: string | undefined = history.find((h) => h.created)?.created;
+  for (const h of history) {
+    if (h.created) prev = h.created;
+    else if (prev) h.created = prev;
+  }
+}
+
