@@ -13,6 +13,8 @@ import type { BlobHold } from '../store/blob-store.js';
 import { ImageNotFoundError } from '../store/errors.js';
 import { BUILD_CACHE_NAMESPACE, type Store } from '../store/store.js';
 import { BuildCache } from './build-cache.js';
+import type { CacheRecord } from './build-cache.js';
+import type { RemoteCache } from './remote-cache/index.js';
 import { baseKey, type CacheKey, stepKey } from './cache-key.js';
 import { applyMetadata, baseStageConfig, commandArgs, copyCreatedBy, layerHistoryEntry, runCreatedBy, type StageImageState } from './config.js';
 import { ChecksumCache } from './context/checksum-cache.js';
@@ -48,6 +50,8 @@ export interface BuildOptions {
   pullImage?: (ref: string, signal?: AbortSignal) => Promise<void>;
   /** Stages run at once (default 2: the machine has 2 cores). */
   parallelism?: number;
+  /** `--cache-from`: asked in order when the local build cache misses a step. */
+  remoteCaches?: RemoteCache[];
   /** Overrides the snapshotter (tests). */
   snapshotter?: Snapshotter;
 }
@@ -72,6 +76,7 @@ export interface BuildResult {
   /** Steps that ran (not cached): tests and the benchmark look at these. */
   executed: number;
   cached: number;
+  cacheRecords: { all: [CacheKey, CacheRecord][]; finalKeys: CacheKey[] };
 }
 
 const LAYER_KINDS = new Set(['RUN', 'COPY', 'ADD', 'WORKDIR']);
@@ -119,6 +124,22 @@ class Executor {
   private readonly epochTime: string | undefined;
   private readonly active = new Set<ActiveSnapshot>();
   private readonly pendingHold: Digest[] = [];
+  private readonly used = new Map<number, Map<CacheKey, CacheRecord>>();
+
+  private recordUsed(stage: number, key: CacheKey, rec: CacheRecord): void {
+    let m = this.used.get(stage);
+    if (!m) this.used.set(stage, (m = new Map()));
+    m.set(key, rec);
+  }
+
+  private cacheRecords(): BuildResult['cacheRecords'] {
+    const all = [...this.used.values()].flatMap((m) => [...m]);
+    const finalKeys: CacheKey[] = [];
+    for (let s: Stage | undefined = this.graph.stages[this.graph.target]; s; s = s.base.type === 'stage' ? this.graph.stages[s.base.index] : undefined) {
+      finalKeys.push(...(this.used.get(s.index)?.keys() ?? []));
+    }
+    return { all, finalKeys };
+  }
 
   constructor(private readonly opts: BuildOptions) {
     this.store = opts.store;
@@ -176,7 +197,7 @@ class Executor {
     if (cancelled) throw cancelled.reason;
     const target = await this.results.get(this.graph.target)!;
     const image = await this.writeFinalImage(target);
-    return { image, target, executed: this.executed, cached: this.cachedSteps };
+    return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: this.cacheRecords() };
   }
 
   private stageResult(index: number): Promise<StageResult> {
@@ -347,8 +368,13 @@ class Executor {
       }
       const key = stepKey(parentKey, step, inputs);
       if (!noCache) {
-        const hit = await this.cache.get(key);
+        let hit = await this.cache.get(key);
+        for (const remote of this.opts.remoteCaches ?? []) {
+          if (hit) break;
+          hit = await remote.lookup(key, { signal: this.signal });
+        }
         if (hit) {
+          this.recordUsed(stage.index, key, hit);
           vertex.cached();
           this.cachedSteps++;
           (state.config.history ??= []).push(hit.history);
@@ -363,6 +389,7 @@ class Executor {
       if (step.kind === 'WORKDIR') history.created_by = createdBy!;
       (state.config.history ??= []).push(history);
       await this.cache.set(key, { layer, history });
+      this.recordUsed(stage.index, key, { layer, history });
       this.executed++;
       vertex.done();
       return { key, layer };

@@ -46,6 +46,9 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
   const tags = strs(o, 'tag');
   const push = bool(o, 'push') || outputs.some((x) => x.type === 'registry' || (x.type === 'image' && x.name && /push=true/.test(x.name)));
   if (push && tags.length === 0) throw new UsageError('--push needs a name: use -t NAME');
+  const remoteCacheMod = o['cache-from'] || o['cache-to'] ? await import('../../build/remote-cache/index.js') : undefined;
+  const cacheFrom = strs(o, 'cache-from').map((v) => remoteCacheMod!.parseCacheOption(v, 'from'));
+  const cacheTo = strs(o, 'cache-to').map((v) => remoteCacheMod!.parseCacheOption(v, 'to'));
 
   // Imports are deferred so that `tsbuild build --help` and usage errors stay instant.
   const { hostPlatform, parsePlatform, formatPlatform, platformMatches } = await import('../../image/platform.js');
@@ -97,6 +100,14 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
   const ignoreFile = await loadDockerignore(contextDir, dockerfilePath ? relative(contextDir, dockerfilePath) : undefined);
   const matcher = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
   const store = await openStore(ctx.root);
+  let cacheClient: import('../../registry/client.js').RegistryClient | undefined;
+  if ([...cacheFrom, ...cacheTo].some((s) => s.type === 'registry')) {
+    const [{ RegistryClient }, { DockerConfigCredentials }] = await Promise.all([import('../../registry/client.js'), import('../../registry/credentials.js')]);
+    cacheClient = new RegistryClient({ credentials: new DockerConfigCredentials({ env: ctx.env }) });
+  }
+  const remoteCaches = await Promise.all(
+    cacheFrom.map((spec) => remoteCacheMod!.openRemoteCache(spec, { ...(cacheClient ? { client: cacheClient } : {}), store, signal: ctx.signal, warn: (m) => ctx.stderr.write(`WARNING: ${m}\n`) })),
+  );
   const epochText = ctx.env.SOURCE_DATE_EPOCH ?? buildArgs.SOURCE_DATE_EPOCH;
   let sourceDateEpoch: number | undefined;
   if (epochText !== undefined && epochText !== '') {
@@ -111,6 +122,7 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
   let ok = false;
   try {
     const result = await executeBuild({
+      remoteCaches,
       store,
       graph,
       contextDir,
@@ -147,6 +159,24 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
       await exportImage(store, result.image, out as { type: 'oci' | 'docker' | 'local'; dest: string }, tags, ctx.signal);
       vo.done();
     }
+    for (const spec of cacheTo) {
+      const vc = progress.vertex(`exporting cache to ${remoteCacheMod!.describeCache(spec, 'to')}`).start();
+      try {
+        await remoteCacheMod!.exportCache(store, spec, result.cacheRecords.all, {
+          ...(cacheClient ? { client: cacheClient } : {}),
+          signal: ctx.signal,
+          finalKeys: result.cacheRecords.finalKeys,
+        });
+        vc.done();
+      } catch (e) {
+        if (!spec.ignoreError || ctx.signal.aborted) {
+          vc.error((e as Error).message);
+          throw e;
+        }
+        vc.done();
+        ctx.stderr.write(`WARNING: ${(e as Error).message}\n`);
+      }
+    }
     if (push) {
       const { pushImage } = await import('../../build/registry-bridge.js');
       for (const t of tags) {
@@ -170,6 +200,8 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
     // A failed RUN fails the build with status 1, as docker does, whatever the process's exit code.
     if (e instanceof BuildError) throw new CliError(e.message);
     throw e;
+  } finally {
+    await cacheClient?.close();
   }
 }
 
@@ -194,6 +226,8 @@ export const buildCommand: Command = {
     push: { type: 'boolean', description: 'Push the image to its registry after the build' },
     output: { type: 'string', short: 'o', multiple: true, placeholder: 'SPEC', description: 'Export: type=oci|docker|local,dest=PATH' },
     runtime: { type: 'string', placeholder: 'NAME', default: 'runc', description: 'OCI runtime: runc or crun' },
+    'cache-from': { type: 'string', multiple: true, placeholder: 'SPEC', description: 'Use an external cache: type=registry,ref=NAME or type=local,src=DIR' },
+    'cache-to': { type: 'string', multiple: true, placeholder: 'SPEC', description: 'Export the build cache: type=registry,ref=NAME[,mode=min|max] or type=local,dest=DIR' },
     quiet: { type: 'boolean', short: 'q', description: 'No progress; print the image ID' },
   },
   args: { min: 1, max: 1 },
