@@ -1,25 +1,8 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { loadAllCommands } from '../../src/cli/commands/index.js';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 
-function capture() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return { stream, get text() { return text; } };
-}
-
-async function run(...argv: string[]) {
-  const out = capture();
-  const err = capture();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env: { HOME: '/nonexistent' } });
-  return { code, stdout: out.text, stderr: err.text };
-}
+const run = (...argv: string[]) => runCli(argv, { env: { HOME: '/nonexistent' } });
 
 describe('tsbuild CLI', () => {
   it('lists every registered command in --help', async () => {

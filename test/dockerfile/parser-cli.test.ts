@@ -1,31 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from '../helpers/cli.js';
 
 const corpus = join(import.meta.dirname, '..', '..', 'testdata', 'buildkit-parser');
 const dir = mkdtempSync(join(tmpdir(), 'tsbuild-parse-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function sink() {
-  let text = '';
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      text += String(chunk);
-      cb();
-    },
-  });
-  return { stream, get text() { return text; } };
-}
-
-async function tsbuild(...argv: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, env: { HOME: '/nonexistent' } });
-  return { code, stdout: out.text, stderr: err.text };
-}
+const tsbuild = (...argv: string[]) => runCli(argv, { env: { HOME: '/nonexistent' } });
 
 describe('tsbuild parse', () => {
   it('prints the BuildKit dump of a corpus case', async () => {
