@@ -18,16 +18,19 @@ export interface Identity {
  * Token mode: a Bearer JWT from our own `/token` endpoint, whose access list must cover the need.
  */
 export class Authorizer {
-  readonly issuer = new TokenIssuer();
-
   constructor(
     readonly mode: AuthMode,
     private readonly users: Htpasswd | undefined,
+    readonly issuer: TokenIssuer = new TokenIssuer(),
   ) {
     if (mode === 'basic' && !users) throw new Error('basic auth needs an htpasswd file');
   }
 
-  async authorize(req: IncomingMessage, needed: Access[], baseUrl: string): Promise<Identity> {
+  /**
+   * `wanted` is access the request can use but does without (pull on a mount's source): it is not
+   * required, but a challenge asks for it too, so a client that follows it gets a token that can.
+   */
+  async authorize(req: IncomingMessage, needed: Access[], baseUrl: string, wanted: Access[] = []): Promise<Identity> {
     if (this.mode === 'none') return {};
     if (this.mode === 'basic') {
       const cred = basicCredentials(req.headers.authorization);
@@ -39,7 +42,7 @@ export class Authorizer {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     const claims = m ? this.issuer.verify(m[1]!, SERVICE) : undefined;
     if (claims && allows(claims.access, needed)) return claims.sub ? { user: claims.sub } : {};
-    const scope = needed.map(formatScope).join(' ');
+    const scope = [...needed, ...wanted].map(formatScope).join(' ');
     const challenge = `Bearer realm="${baseUrl}/token",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`;
     const insufficient = claims !== undefined;
     throw new RegistryHttpError('UNAUTHORIZED', insufficient ? 'insufficient scope' : 'authentication required', needed.length ? needed : undefined, {
@@ -56,6 +59,19 @@ export class Authorizer {
       if (e instanceof RegistryHttpError) return false;
       throw e;
     }
+  }
+
+  /**
+   * Repositories this request may pull from, for mounting a blob found wherever it is readable
+   * (`mount=` without a usable `from`). Open and basic modes grant every authenticated client
+   * everything; a token grants only the repositories its access list names.
+   */
+  pullableRepositories(req: IncomingMessage): 'all' | string[] {
+    if (this.mode !== 'token') return 'all';
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+    const claims = m ? this.issuer.verify(m[1]!, SERVICE) : undefined;
+    if (!claims) return [];
+    return claims.access.filter((a) => a.type === 'repository' && (a.actions.includes('pull') || a.actions.includes('*'))).map((a) => a.name);
   }
 
   /**

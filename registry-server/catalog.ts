@@ -1,4 +1,4 @@
-import { REPOS_ROOT } from './layout.js';
+import { REPOS_ROOT, repoPath } from './layout.js';
 import type { StorageDriver } from './storage/driver.js';
 
 /** Walks the repository tree; `keep` decides from a directory's children whether to list it. */
@@ -14,9 +14,22 @@ async function walkRepositories(driver: StorageDriver, keep: (children: string[]
   return out.sort();
 }
 
+/** A directory is a repository once something was pushed or mounted into it. */
+function isRepository(children: string[]): boolean {
+  return children.includes('_manifests') || children.includes('_layers');
+}
+
 /** Every repository name in storage, sorted: directories holding `_manifests` or `_layers`. */
 export function listRepositories(driver: StorageDriver): Promise<string[]> {
-  return walkRepositories(driver, (children) => children.includes('_manifests') || children.includes('_layers'));
+  return walkRepositories(driver, isRepository);
+}
+
+/**
+ * Whether `repo` is known. Its directory alone is not enough: it also exists when `repo` is only a
+ * prefix of other names (`a/b` of `a/b/c`) or holds nothing but an upload in progress.
+ */
+export async function repositoryExists(driver: StorageDriver, repo: string): Promise<boolean> {
+  return isRepository(await driver.list(repoPath(repo)));
 }
 
 /** Every directory with any repository data, upload sessions included (for purging). */

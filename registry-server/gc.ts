@@ -1,7 +1,7 @@
 import { type Digest, isDigest } from '../src/image/digest.js';
 import { isIndex, parseManifest } from '../src/image/manifest.js';
 import { listRepositories } from './catalog.js';
-import { BLOBS_ROOT, blobDataPath, revisionsPath } from './layout.js';
+import { BLOBS_ROOT, blobDataPath, layerLinkPath, repoPath, revisionsPath } from './layout.js';
 import { isNotFound, type StorageDriver } from './storage/driver.js';
 
 export interface GcOptions {
@@ -24,6 +24,8 @@ export interface GcResult {
   freedBytes: number;
   /** Unreferenced blobs kept because they are younger than the grace period. */
   spared: number;
+  /** Repository links removed (or that a dry run would remove) because their blob is gone. */
+  unlinked: number;
 }
 
 /**
@@ -36,8 +38,9 @@ export async function collectGarbage(driver: StorageDriver, opts: GcOptions = {}
   const grace = opts.gracePeriodMs ?? 60 * 60_000;
   const now = opts.now ?? Date.now();
   const marked = new Set<string>();
+  const repos = await listRepositories(driver);
 
-  for (const repo of await listRepositories(driver)) {
+  for (const repo of repos) {
     for (const alg of await driver.list(revisionsPath(repo))) {
       for (const hex of await driver.list(`${revisionsPath(repo)}/${alg}`)) {
         const d = `${alg}:${hex}`;
@@ -61,7 +64,7 @@ export async function collectGarbage(driver: StorageDriver, opts: GcOptions = {}
     }
   }
 
-  const result: GcResult = { referenced: marked.size, deleted: [], freedBytes: 0, spared: 0 };
+  const result: GcResult = { referenced: marked.size, deleted: [], freedBytes: 0, spared: 0, unlinked: 0 };
   for (const alg of await driver.list(BLOBS_ROOT)) {
     for (const prefix of await driver.list(`${BLOBS_ROOT}/${alg}`)) {
       for (const hex of await driver.list(`${BLOBS_ROOT}/${alg}/${prefix}`)) {
@@ -85,5 +88,37 @@ export async function collectGarbage(driver: StorageDriver, opts: GcOptions = {}
       }
     }
   }
+  result.unlinked = await unlinkSwept(driver, repos, new Set(result.deleted), opts.dryRun ?? false);
   return result;
+}
+
+/**
+ * A repository's `_layers` link to a blob that is gone would make the repository claim a blob it
+ * cannot serve (and make the blob reappear there if the same bytes were pushed elsewhere). Links to
+ * blobs swept now, and dangling ones left by earlier runs, are removed.
+ */
+async function unlinkSwept(driver: StorageDriver, repos: string[], swept: Set<string>, dryRun: boolean): Promise<number> {
+  let n = 0;
+  for (const repo of repos) {
+    const layers = `${repoPath(repo)}/_layers`;
+    for (const alg of await driver.list(layers)) {
+      for (const hex of await driver.list(`${layers}/${alg}`)) {
+        const d = `${alg}:${hex}`;
+        if (!isDigest(d)) continue;
+        let gone = swept.has(d);
+        if (!gone && !dryRun) {
+          try {
+            await driver.stat(blobDataPath(d));
+          } catch (e) {
+            if (!isNotFound(e)) throw e;
+            gone = true;
+          }
+        }
+        if (!gone) continue;
+        if (!dryRun) await driver.delete(layerLinkPath(repo, d).replace(/\/link$/, ''));
+        n++;
+      }
+    }
+  }
+  return n;
 }

@@ -85,7 +85,11 @@ export class ManifestStore {
     }
   }
 
-  async put(repo: string, ref: string, content: Buffer, contentType: string | undefined): Promise<PutResult> {
+  /**
+   * Stores a manifest under `ref` (a tag, or a digest it must match) and points every tag of
+   * `extraTags` at it too (the `?tag=` parameters of a push by digest).
+   */
+  async put(repo: string, ref: string, content: Buffer, contentType: string | undefined, extraTags: string[] = []): Promise<PutResult> {
     let m: AnyManifest;
     try {
       m = parseManifest(content, contentType?.split(';')[0]?.trim() || undefined);
@@ -105,7 +109,8 @@ export class ManifestStore {
     if (m.subject) {
       await this.driver.putContent(referrerPath(repo, m.subject.digest, d), Buffer.from(JSON.stringify(referrerDescriptor(m, d, content.length))));
     }
-    if (!isDigest(ref)) await this.driver.putContent(tagLinkPath(repo, ref), Buffer.from(d));
+    // Tags last: a tag never names a manifest that is not fully stored.
+    for (const tag of isDigest(ref) ? extraTags : [ref, ...extraTags]) await this.driver.putContent(tagLinkPath(repo, tag), Buffer.from(d));
     return { digest: d, ...(m.subject ? { subject: m.subject.digest } : {}) };
   }
 

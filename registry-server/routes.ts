@@ -5,10 +5,9 @@ import { MediaType } from '../src/image/media-types.js';
 import { isValidRepository, isValidTag } from '../src/image/reference.js';
 import type { Authorizer, Identity } from './auth.js';
 import type { RepoBlobStore } from './blob-store.js';
-import { listRepositories, paginate } from './catalog.js';
+import { listRepositories, paginate, repositoryExists } from './catalog.js';
 import { RegistryHttpError } from './errors.js';
 import { contentLength, drain, hasBody, parseRange, readBounded, sendEmpty, sendJson } from './http-util.js';
-import { repoPath } from './layout.js';
 import type { ManifestStore } from './manifest-store.js';
 import { isNotFound, type StorageDriver } from './storage/driver.js';
 import type { Access } from './token.js';
@@ -21,6 +20,8 @@ export interface RegistryAppOptions {
   manifests: ManifestStore;
   auth: Authorizer;
   readOnly: boolean;
+  /** Mount blobs found in any repository the client may pull when `from` is absent or unusable. */
+  automaticMount: boolean;
   maxManifestBytes: number;
 }
 
@@ -72,6 +73,19 @@ function pageSize(url: URL): number | undefined {
   return Number(n);
 }
 
+/** Most tags one manifest push may set through `?tag=` (the spec asks for at least 10). */
+const MAX_TAG_PARAMS = 100;
+
+/** `?tag=a&tag=b` on a push by digest: every one valid, duplicates dropped, order kept. */
+function tagParams(url: URL): string[] {
+  const tags = [...new Set(url.searchParams.getAll('tag'))];
+  if (tags.length > MAX_TAG_PARAMS) {
+    throw new RegistryHttpError('SIZE_INVALID', `at most ${MAX_TAG_PARAMS} tag parameters per request`, { count: tags.length }, { status: 414 });
+  }
+  for (const t of tags) if (!isValidTag(t)) throw new RegistryHttpError('MANIFEST_INVALID', 'invalid tag', { tag: t.slice(0, 200) });
+  return tags;
+}
+
 /** The distribution-spec v1.1 API over the stores: one method per route, errors as spec codes. */
 export class RegistryApp {
   constructor(private readonly o: RegistryAppOptions) {}
@@ -108,8 +122,8 @@ export class RegistryApp {
     return new RegistryHttpError('UNKNOWN', `internal error: ${(e as Error)?.message ?? String(e)}`);
   }
 
-  private async authorize(req: IncomingMessage, needed: Access[], baseUrl: string, outcome: RequestOutcome): Promise<Identity> {
-    const id = await this.o.auth.authorize(req, needed, baseUrl);
+  private async authorize(req: IncomingMessage, needed: Access[], baseUrl: string, outcome: RequestOutcome, wanted: Access[] = []): Promise<Identity> {
+    const id = await this.o.auth.authorize(req, needed, baseUrl, wanted);
     if (id.user) outcome.user = id.user;
     return id;
   }
@@ -150,7 +164,8 @@ export class RegistryApp {
     const repo = name!;
     if (uploads !== undefined) {
       if (method !== 'POST') throw unsupported(method);
-      await this.authorize(req, push(repo), baseUrl, outcome);
+      const from = url.searchParams.get('mount') !== null ? url.searchParams.get('from') : null;
+      await this.authorize(req, push(repo), baseUrl, outcome, from !== null && from !== repo && isValidRepository(from) ? pull(from) : []);
       return this.startUpload(req, res, repo, url, baseUrl);
     }
     if (uploadId !== undefined) {
@@ -175,7 +190,7 @@ export class RegistryApp {
     }
     if (manifest !== undefined) {
       const ref = decodeSegment(manifest);
-      return this.manifest(req, res, repo, ref, baseUrl, outcome);
+      return this.manifest(req, res, repo, ref, url, baseUrl, outcome);
     }
     if (tags !== undefined) {
       if (method !== 'GET') throw unsupported(method);
@@ -205,12 +220,7 @@ export class RegistryApp {
   private async tags(res: ServerResponse, repo: string, url: URL): Promise<void> {
     const n = pageSize(url);
     const last = url.searchParams.get('last') ?? undefined;
-    try {
-      await this.o.driver.stat(repoPath(repo));
-    } catch (e) {
-      if (isNotFound(e)) throw new RegistryHttpError('NAME_UNKNOWN', 'repository name not known to registry', { name: repo });
-      throw e;
-    }
+    if (!(await repositoryExists(this.o.driver, repo))) throw new RegistryHttpError('NAME_UNKNOWN', 'repository name not known to registry', { name: repo });
     const { page, more } = paginate(await this.o.manifests.tags(repo), n, last);
     const headers: Record<string, string> = {};
     if (more && page.length) headers.Link = `</v2/${repo}/tags/list?n=${n}&last=${encodeURIComponent(page[page.length - 1]!)}>; rel="next"`;
@@ -258,14 +268,9 @@ export class RegistryApp {
     const from = url.searchParams.get('from');
     if (mount !== null) {
       const d = digestParam(mount, 'mount digest');
-      if (from !== null && isValidRepository(from) && from !== repo && (await this.o.auth.mayPull(req, from, baseUrl)) && (await this.o.blobs.stat(from, d)) !== undefined) {
+      if (await this.mountable(req, repo, d, from, baseUrl)) {
         await this.o.blobs.link(repo, d);
         await this.o.blobs.touch(d);
-        await drain(req);
-        sendEmpty(res, 201, { Location: `/v2/${repo}/blobs/${d}`, 'Docker-Content-Digest': d });
-        return;
-      }
-      if (from === repo && (await this.o.blobs.stat(repo, d)) !== undefined) {
         await drain(req);
         sendEmpty(res, 201, { Location: `/v2/${repo}/blobs/${d}`, 'Docker-Content-Digest': d });
         return;
@@ -289,6 +294,26 @@ export class RegistryApp {
     await drain(req);
     const id = await this.o.uploads.start(repo);
     sendEmpty(res, 202, { ...rangeHeaders(repo, id, 0), 'OCI-Chunk-Min-Length': '0' });
+  }
+
+  /**
+   * Whether `d` may be linked into `repo` without an upload: it is in `from` and the client may
+   * pull `from`, or (automatic mounting) it is in some repository the client may pull. Never
+   * reveals a blob the client could not read anyway.
+   */
+  private async mountable(req: IncomingMessage, repo: string, d: Digest, from: string | null, baseUrl: string): Promise<boolean> {
+    if (from !== null && isValidRepository(from) && (from === repo || (await this.o.auth.mayPull(req, from, baseUrl))) && (await this.o.blobs.stat(from, d)) !== undefined) {
+      return true;
+    }
+    // Without automatic mounting, a mount that names no usable source is an ordinary upload.
+    if (!this.o.automaticMount) return false;
+    const readable = this.o.auth.pullableRepositories(req);
+    // Every repository is readable: the bytes being in the store at all is enough.
+    if (readable === 'all') return (await this.o.blobs.globalSize(d)) !== undefined;
+    for (const r of readable) {
+      if (isValidRepository(r) && (await this.o.blobs.stat(r, d)) !== undefined) return true;
+    }
+    return false;
   }
 
   /** Content-Range (`start-end`, with or without a `bytes` unit) checked against Content-Length. */
@@ -336,7 +361,7 @@ export class RegistryApp {
     throw unsupported(method);
   }
 
-  private async manifest(req: IncomingMessage, res: ServerResponse, repo: string, ref: string, baseUrl: string, outcome: RequestOutcome): Promise<void> {
+  private async manifest(req: IncomingMessage, res: ServerResponse, repo: string, ref: string, url: URL, baseUrl: string, outcome: RequestOutcome): Promise<void> {
     const method = req.method;
     const byDigest = ref.includes(':');
     if (byDigest) parseDigest(ref);
@@ -354,9 +379,15 @@ export class RegistryApp {
     }
     if (method === 'PUT') {
       await this.authorize(req, push(repo), baseUrl, outcome);
+      const tags = byDigest ? tagParams(url) : [];
       const content = await readBounded(req, this.o.maxManifestBytes);
-      const r = await this.o.manifests.put(repo, ref, content, req.headers['content-type']);
-      sendEmpty(res, 201, { Location: `/v2/${repo}/manifests/${r.digest}`, 'Docker-Content-Digest': r.digest, ...(r.subject ? { 'OCI-Subject': r.subject } : {}) });
+      const r = await this.o.manifests.put(repo, ref, content, req.headers['content-type'], tags);
+      sendEmpty(res, 201, {
+        Location: `/v2/${repo}/manifests/${r.digest}`,
+        'Docker-Content-Digest': r.digest,
+        ...(r.subject ? { 'OCI-Subject': r.subject } : {}),
+        ...(tags.length ? { 'OCI-Tag': tags.join(', ') } : {}),
+      });
       return;
     }
     if (method === 'DELETE') {

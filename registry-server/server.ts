@@ -10,6 +10,8 @@ import { ManifestStore } from './manifest-store.js';
 import { RegistryApp } from './routes.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/fs-driver.js';
+import { TokenIssuer } from './token.js';
+import { loadTokenSecret } from './token-secret.js';
 import { UploadStore } from './upload-store.js';
 
 export interface RegistryOptions {
@@ -23,6 +25,11 @@ export interface RegistryOptions {
   htpasswd?: string;
   /** Default: 'basic' with an htpasswd file, else 'none'. */
   auth?: AuthMode;
+  /**
+   * `mount=` without a usable `from` mounts the blob when it is in any repository the client may
+   * pull (the spec's optional automatic content discovery). Default true.
+   */
+  automaticMount?: boolean;
   readOnly?: boolean;
   /** PEM contents, or paths of PEM files. */
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -66,11 +73,12 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   const driver = opts.driver ?? new FilesystemDriver(opts.root);
   const users = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
   const mode: AuthMode = opts.auth ?? (users ? 'basic' : 'none');
-  const auth = new Authorizer(mode, users);
+  // Token mode signs with a key kept under the root, so tokens survive a restart.
+  const auth = new Authorizer(mode, users, mode === 'token' ? new TokenIssuer(await loadTokenSecret(opts.root)) : undefined);
   const blobs = new RepoBlobStore(driver);
   const uploads = new UploadStore(driver, blobs);
   const manifests = new ManifestStore(driver, blobs);
-  const app = new RegistryApp({ driver, blobs, uploads, manifests, auth, readOnly: opts.readOnly ?? false, maxManifestBytes: opts.maxManifestBytes ?? 4 << 20 });
+  const app = new RegistryApp({ driver, blobs, uploads, manifests, auth, readOnly: opts.readOnly ?? false, automaticMount: opts.automaticMount ?? true, maxManifestBytes: opts.maxManifestBytes ?? 4 << 20 });
   const scheme = opts.tls ? 'https' : 'http';
 
   let inFlight = 0;

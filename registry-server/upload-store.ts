@@ -62,8 +62,11 @@ export class UploadStore {
 
   async start(repo: string): Promise<string> {
     const id = randomUUID();
-    await this.driver.putContent(uploadStartedPath(repo, id), Buffer.from(new Date().toISOString()));
-    this.states.set(this.key(repo, id), { hash: createHash('sha256'), size: 0 });
+    // Locked: a purge running now must not take the half-created session for an abandoned one.
+    await this.locked(repo, id, async () => {
+      await this.driver.putContent(uploadStartedPath(repo, id), Buffer.from(new Date().toISOString()));
+      this.states.set(this.key(repo, id), { hash: createHash('sha256'), size: 0 });
+    });
     return id;
   }
 
@@ -181,20 +184,35 @@ export class UploadStore {
     await this.driver.delete(`${uploadsPath(repo)}/${id}`);
   }
 
+  private async modTime(path: string): Promise<number | undefined> {
+    try {
+      return (await this.driver.stat(path)).modTime.getTime();
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /**
+   * When a session was last used: its files' times, or, while none is written yet (perhaps by
+   * another process on the same storage), its directory's. Undefined once it is gone.
+   */
+  private async lastActivity(repo: string, id: string): Promise<number | undefined> {
+    let last: number | undefined;
+    for (const p of [uploadStartedPath(repo, id), uploadDataPath(repo, id)]) {
+      const t = await this.modTime(p);
+      if (t !== undefined) last = Math.max(last ?? 0, t);
+    }
+    return last ?? this.modTime(`${uploadsPath(repo)}/${id}`);
+  }
+
   /** Deletes sessions of `repo` idle for longer than `maxIdleMs`; returns how many. */
   async purge(repo: string, maxIdleMs: number, now = Date.now()): Promise<number> {
     let n = 0;
     for (const id of await this.driver.list(uploadsPath(repo))) {
       if (!isUploadId(id) || this.locks.has(this.key(repo, id))) continue;
-      let last = 0;
-      for (const p of [uploadStartedPath(repo, id), uploadDataPath(repo, id)]) {
-        try {
-          last = Math.max(last, (await this.driver.stat(p)).modTime.getTime());
-        } catch (e) {
-          if (!isNotFound(e)) throw e;
-        }
-      }
-      if (now - last > maxIdleMs) {
+      const last = await this.lastActivity(repo, id);
+      if (last !== undefined && now - last > maxIdleMs) {
         await this.locked(repo, id, () => this.drop(repo, id));
         n++;
       }

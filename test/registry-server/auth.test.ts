@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { chmod, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Htpasswd } from '../../registry-server/htpasswd.js';
 import { allows, parseScope, TokenIssuer } from '../../registry-server/token.js';
+import { TOKEN_SECRET_FILE } from '../../registry-server/token-secret.js';
 import { errorCode, http, pushBlob, pushImage, tempDir, type TestRegistry, testRegistry } from './helpers.js';
 
 const basic = (u: string, p: string) => `Basic ${Buffer.from(`${u}:${p}`).toString('base64')}`;
@@ -136,5 +137,32 @@ describe('auth modes over HTTP', () => {
       expect(errorCode(r)).toBe('UNSUPPORTED');
     }
     await expect(pushBlob(ro.url, 'ro/app', 'x')).rejects.toThrow(/405/);
+  });
+
+  it('token: the signing key persists under the root (0600), so tokens survive a restart', async () => {
+    const first = await start({ htpasswd, auth: 'token' });
+    const tok = (await http('GET', `${first.url}/token?service=tsbuild-registry&scope=repository:keep/app:pull,push`, { headers: { Authorization: basic('alice', 'pw') } })).json().token as string;
+    const auth = { Authorization: `Bearer ${tok}` };
+    expect((await http('POST', `${first.url}/v2/keep/app/blobs/uploads/`, { headers: auth })).status).toBe(202);
+    const keyFile = join(first.root, TOKEN_SECRET_FILE);
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    await first.close();
+
+    const second = await start({ root: first.root, htpasswd, auth: 'token' });
+    const again = await http("POST", `${second.url}/v2/keep/app/blobs/uploads/`, { headers: auth });
+    expect(again.status, again.text).toBe(202);
+    // Another root has another key: the token means nothing there.
+    const other = await start({ htpasswd, auth: 'token' });
+    expect((await http('POST', `${other.url}/v2/keep/app/blobs/uploads/`, { headers: auth })).status).toBe(401);
+    await second.close();
+
+    // A key file that lost its mode is tightened; a damaged one stops the server with a clear message.
+    await chmod(keyFile, 0o644);
+    const third = await start({ root: first.root, htpasswd, auth: 'token' });
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    expect((await http('GET', `${third.url}/v2/keep/app/tags/list`, { headers: auth })).status).toBe(404);
+    await third.close();
+    await writeFile(keyFile, 'not hex');
+    await expect(testRegistry({ root: first.root, htpasswd, auth: 'token' })).rejects.toThrow(/token secret .* is corrupt/);
   });
 });

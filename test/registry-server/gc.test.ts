@@ -68,4 +68,38 @@ describe('garbage collection', () => {
     expect((await run('--grace', '0')).out).toMatch(/0 deleted/);
     expect((await run('--grace', 'soon')).code).toBe(2);
   });
+
+  it('removes the links repositories hold to the blobs it sweeps', async () => {
+    const driver = new MemoryDriver();
+    const reg = await testRegistry({ driver });
+    regs.push(reg);
+    const orphan = await pushBlob(reg.url, 'gc/a', 'orphan in two repositories');
+    expect((await http('POST', `${reg.url}/v2/gc/b/blobs/uploads/?mount=${orphan}&from=gc/a`)).status).toBe(201);
+    const kept = await pushImage(reg.url, 'gc/a', 'v1', 'links');
+    const hex = orphan.slice('sha256:'.length);
+
+    const dry = await collectGarbage(driver, { gracePeriodMs: 0, dryRun: true });
+    expect(dry.deleted).toEqual([orphan]);
+    expect(dry.unlinked).toBe(2);
+    expect(await driver.list('/repositories/gc/a/_layers/sha256')).toContain(hex);
+
+    const r = await collectGarbage(driver, { gracePeriodMs: 0 });
+    expect(r.deleted).toEqual([orphan]);
+    expect(r.unlinked).toBe(2);
+    for (const repo of ['gc/a', 'gc/b']) {
+      expect(await driver.list(`/repositories/${repo}/_layers/sha256`), repo).not.toContain(hex);
+      expect((await http('HEAD', `${reg.url}/v2/${repo}/blobs/${orphan}`)).status).toBe(404);
+    }
+    // The same bytes pushed again elsewhere must not reappear in the repositories that lost them.
+    await pushBlob(reg.url, 'gc/c', 'orphan in two repositories');
+    for (const repo of ['gc/a', 'gc/b']) expect((await http('HEAD', `${reg.url}/v2/${repo}/blobs/${orphan}`)).status, repo).toBe(404);
+    expect((await http('HEAD', `${reg.url}/v2/gc/c/blobs/${orphan}`)).status).toBe(200);
+    // Everything still referenced keeps its links.
+    for (const b of [kept.config, ...kept.layers]) expect((await http('HEAD', `${reg.url}/v2/gc/a/blobs/${sha256(b)}`)).status).toBe(200);
+    // Dangling links left behind by an older collector are cleaned up too.
+    await driver.putContent('/repositories/gc/a/_layers/sha256/' + 'f'.repeat(64) + '/link', Buffer.from(`sha256:${'f'.repeat(64)}`));
+    // (Default grace period: the blob just pushed to gc/c is young and keeps its link.)
+    expect((await collectGarbage(driver)).unlinked).toBe(1);
+    expect(await driver.list('/repositories/gc/a/_layers/sha256')).not.toContain('f'.repeat(64));
+  });
 });

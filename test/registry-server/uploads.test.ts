@@ -1,10 +1,13 @@
+import { mkdir, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RepoBlobStore } from '../../registry-server/blob-store.js';
 import { uploadStartedPath } from '../../registry-server/layout.js';
+import { FilesystemDriver } from '../../registry-server/storage/fs-driver.js';
 import { MemoryDriver } from '../../registry-server/storage/memory-driver.js';
 import { UploadStore } from '../../registry-server/upload-store.js';
-import { http, imageManifest, pushBlob, sha256, type TestRegistry, testRegistry } from './helpers.js';
+import { http, imageManifest, pushBlob, sha256, tempDir, type TestRegistry, testRegistry } from './helpers.js';
 
 describe('upload sessions', () => {
   it('expire when idle and are purged', async () => {
@@ -18,6 +21,29 @@ describe('upload sessions', () => {
     expect(await uploads.purge('r', 3600_000)).toBe(1);
     await expect(uploads.status('r', stale)).rejects.toMatchObject({ code: 'BLOB_UPLOAD_UNKNOWN' });
     expect(await uploads.status('r', fresh)).toBe(0);
+  });
+
+  it('a purge never takes a session that is still being created for an abandoned one', async () => {
+    const dir = await tempDir();
+    try {
+      const driver = new FilesystemDriver(dir.path);
+      const uploads = new UploadStore(driver, new RepoBlobStore(driver));
+      // Another process is creating this session: its directory exists, its files do not yet.
+      const creating = '0b8f5d55-3a52-4f1e-9a1e-4c3d2b1a0f9e';
+      await mkdir(join(dir.path, 'repositories/r/_uploads', creating), { recursive: true });
+      // One left behind by a crash long ago, with no files either.
+      const abandoned = '1c9e6e66-4b63-4a2f-8b2f-5d4e3c2b1a0f';
+      const old = join(dir.path, 'repositories/r/_uploads', abandoned);
+      await mkdir(old, { recursive: true });
+      await utimes(old, new Date(Date.now() - 7200_000), new Date(Date.now() - 7200_000));
+      expect(await uploads.purge('r', 3600_000)).toBe(1);
+      expect(await driver.list('/repositories/r/_uploads')).toEqual([creating]);
+      // In this process, a start racing a purge that would take any idle session (TTL below zero).
+      const ids = await Promise.all(Array.from({ length: 20 }, () => Promise.all([uploads.start('r'), uploads.purge('r', -1)]).then(([id]) => id)));
+      for (const id of ids) expect(await uploads.status('r', id).catch((e: Error) => e.message)).toBe(0);
+    } finally {
+      await dir.cleanup();
+    }
   });
 
   it('serialises concurrent chunks of one session', async () => {
