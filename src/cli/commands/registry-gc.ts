@@ -35,7 +35,7 @@ export const registryGcCommand: Command = {
       onBlob: (d, size) => ctx.stdout.write(`${dryRun ? 'would delete' : 'deleted'} ${d} (${size} bytes)\n`),
     });
     ctx.stdout.write(
-      `${r.referenced} blobs referenced, ${r.deleted.length} ${dryRun ? 'to delete' : 'deleted'} (${r.freedBytes} bytes), ${r.spared} kept for the grace period\n`,
+      `${r.referenced} blobs referenced, ${r.deleted.length} ${dryRun ? 'to delete' : 'deleted'} (${r.freedBytes} bytes), ${r.unlinked} repository links removed, ${r.spared} kept for the grace period\n`,
     );
     return 0;
   },

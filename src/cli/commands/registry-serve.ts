@@ -20,6 +20,7 @@ export const registryServeCommand: Command = {
     htpasswd: { type: 'string', placeholder: 'FILE', description: 'Users for basic or token auth (bcrypt htpasswd file)' },
     auth: { type: 'string', placeholder: 'MODE', description: 'none, basic or token (default: basic with --htpasswd, else none)' },
     'read-only': { type: 'boolean', description: 'Refuse every write' },
+    'no-automatic-mount': { type: 'boolean', description: 'Mount a blob only from the repository named in from=, never from any other the client may pull' },
     'tls-cert': { type: 'string', placeholder: 'FILE', description: 'Serve HTTPS with this certificate (PEM)' },
     'tls-key': { type: 'string', placeholder: 'FILE', description: 'Private key of --tls-cert (PEM)' },
     quiet: { type: 'boolean', short: 'q', description: 'No request log' },
@@ -40,6 +41,7 @@ export const registryServeCommand: Command = {
       ...(str(o, 'htpasswd') ? { htpasswd: str(o, 'htpasswd') } : {}),
       ...(auth ? { auth } : {}),
       readOnly: bool(o, 'read-only'),
+      automaticMount: !bool(o, 'no-automatic-mount'),
       ...(cert && key ? { tls: { cert, key } } : {}),
       log: (line) => {
         if (!quiet) ctx.stderr.write(`${line}\n`);
