@@ -6,6 +6,7 @@
 //   pull: tsbuild pull HOST/push/x:1 (into a fresh store) vs skopeo copy docker://... oci:DIR
 // Each pusher gets a fresh registry, so nothing is skipped as already present. Figures: MB/s
 // (bytes of blobs / wall time, process start-up included) and the client's peak RSS.
+// makeLayout, run, startDistribution and startOurs are exported for ad-hoc profiling scripts.
 import { spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -72,7 +73,7 @@ function writeLayer(file, bytes) {
   return `sha256:${sha.digest('hex')}`;
 }
 
-function makeLayout(dir, totalBytes, log) {
+export function makeLayout(dir, totalBytes, log) {
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
   const layers = [];
@@ -98,7 +99,7 @@ function makeLayout(dir, totalBytes, log) {
 }
 
 /** Runs a process, returns wall seconds and its peak RSS (VmHWM sampled from /proc). */
-function run(cmd, args, env = {}) {
+export function run(cmd, args, env = {}) {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
@@ -122,7 +123,7 @@ function run(cmd, args, env = {}) {
   });
 }
 
-async function startDistribution(root) {
+export async function startDistribution(root) {
   const port = await freePort();
   mkdirSync(root, { recursive: true });
   writeFileSync(join(root, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${root}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
@@ -138,7 +139,7 @@ async function startDistribution(root) {
   };
 }
 
-async function startOurs(root) {
+export async function startOurs(root) {
   const { startRegistry } = await import(pathToFileURL(join(repo, 'dist', 'registry-server', 'server.js')).href);
   return startRegistry({ addr: '127.0.0.1:0', root });
 }

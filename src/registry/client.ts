@@ -8,6 +8,7 @@ import { registryHost } from '../image/reference.js';
 import { Authenticator, repositoryScope } from './auth/authenticator.js';
 import type { CredentialStore, Credentials } from './credentials.js';
 import { RegistryError, registryErrorFromBody } from './errors.js';
+import { countedChunks, type OpenChunks } from './file-chunks.js';
 import { counted } from './verify.js';
 import { type HttpMethod, type HttpResponse, isConnectionError, type RequestBody, Transport, type TransportOptions } from './transport.js';
 
@@ -40,6 +41,8 @@ export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, Media
 /** Manifests are small JSON; anything bigger is refused rather than buffered (the spec suggests 4 MiB). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const DEFAULT_CHUNK = 512 * 1024 * 1024;
+/** Body buffering for blob transfers: big enough to ride over hiccups, small enough to stay flat. */
+const BODY_HIGH_WATER_MARK = 256 << 10;
 
 interface SendOptions {
   method: HttpMethod;
@@ -50,6 +53,7 @@ interface SendOptions {
   body?: RequestBody;
   signal?: AbortSignal | undefined;
   retry?: boolean;
+  highWaterMark?: number;
 }
 
 /**
@@ -95,6 +99,7 @@ export class RegistryClient {
         ...(o.body !== undefined ? { body: o.body } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.retry !== undefined ? { retry: o.retry } : {}),
+        ...(o.highWaterMark ? { highWaterMark: o.highWaterMark } : {}),
       });
       if (res.status === 401 && sameOrigin && authTries < 2) {
         const again = this.auth.onUnauthorized(registry, res.headers['www-authenticate'], o.scopes, !!authorization);
@@ -215,59 +220,67 @@ export class RegistryClient {
    * The stream does not verify the digest: the consumer (the store, or `verifying`) does.
    */
   blobStream(repo: RepoRef, desc: { digest: Digest; size?: number }, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): Readable {
-    const self = this;
-    async function* chunks(): AsyncGenerator<Buffer> {
-      let offset = 0;
-      let failures = 0;
-      for (;;) {
-        const res = await self.send(repo.registry, {
-          method: 'GET',
-          path: `/v2/${repo.repository}/blobs/${desc.digest}`,
-          scopes: [repositoryScope(repo.repository, 'pull')],
-          headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-          signal: opts.signal,
-        });
-        let skip = 0;
-        if (res.status === 206 && offset > 0) {
-          const start = /bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
-          if (start !== undefined && Number(start) !== offset) {
-            await res.body.dump();
-            throw new RegistryError(repo.registry, `blob ${desc.digest}: asked to resume at ${offset}, got range starting at ${start}`, 206);
-          }
-        } else if (res.status === 200) {
-          skip = offset;
-        } else {
-          await self.fail(repo.registry, res, `blob ${desc.digest}`);
+    return Readable.from(this.blobChunks(repo, desc, opts), { objectMode: false, highWaterMark: BODY_HIGH_WATER_MARK });
+  }
+
+  /**
+   * The chunks of `blobStream` without a stream around them, for a consumer that iterates anyway
+   * (the store's write): one stage less per chunk. Same resume and retry behaviour.
+   */
+  async *blobChunks(repo: RepoRef, desc: { digest: Digest; size?: number }, opts: { signal?: AbortSignal; onBytes?: (n: number) => void } = {}): AsyncGenerator<Buffer> {
+    let offset = 0;
+    let failures = 0;
+    for (;;) {
+      const res = await this.send(repo.registry, {
+        method: 'GET',
+        path: `/v2/${repo.repository}/blobs/${desc.digest}`,
+        scopes: [repositoryScope(repo.repository, 'pull')],
+        headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+        signal: opts.signal,
+        highWaterMark: BODY_HIGH_WATER_MARK,
+      });
+      let skip = 0;
+      if (res.status === 206 && offset > 0) {
+        const start = /bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
+        if (start !== undefined && Number(start) !== offset) {
+          await res.body.dump();
+          throw new RegistryError(repo.registry, `blob ${desc.digest}: asked to resume at ${offset}, got range starting at ${start}`, 206);
         }
-        try {
-          for await (const c of res.body as AsyncIterable<Buffer>) {
-            let chunk = c;
-            if (skip > 0) {
-              if (chunk.length <= skip) {
-                skip -= chunk.length;
-                continue;
-              }
-              chunk = chunk.subarray(skip);
-              skip = 0;
+      } else if (res.status === 200) {
+        skip = offset;
+      } else {
+        await this.fail(repo.registry, res, `blob ${desc.digest}`);
+      }
+      try {
+        for await (const c of res.body as AsyncIterable<Buffer>) {
+          let chunk = c;
+          if (skip > 0) {
+            if (chunk.length <= skip) {
+              skip -= chunk.length;
+              continue;
             }
-            offset += chunk.length;
-            opts.onBytes?.(chunk.length);
-            yield chunk;
+            chunk = chunk.subarray(skip);
+            skip = 0;
           }
-          if (desc.size === undefined || offset >= desc.size) return;
-          // A clean end short of the size: the connection was cut between chunks; resume.
-          throw Object.assign(new Error(`blob ${desc.digest}: stream ended at ${offset} of ${desc.size} bytes`), { code: 'ECONNRESET' });
-        } catch (e) {
-          if (opts.signal?.aborted || !isConnectionError(e) || failures >= self.transport.retries) {
-            if (isConnectionError(e)) throw new RegistryError(repo.registry, `blob ${desc.digest}: download interrupted at ${offset} bytes (${(e as { code?: string }).code})`);
-            throw e;
-          }
-          res.body.destroy();
-          await sleep(self.transport.backoff(failures++), undefined, opts.signal ? { signal: opts.signal } : undefined);
+          offset += chunk.length;
+          opts.onBytes?.(chunk.length);
+          yield chunk;
         }
+        if (desc.size === undefined || offset >= desc.size) return;
+        // A clean end short of the size: the connection was cut between chunks; resume.
+        throw Object.assign(new Error(`blob ${desc.digest}: stream ended at ${offset} of ${desc.size} bytes`), { code: 'ECONNRESET' });
+      } catch (e) {
+        if (opts.signal?.aborted || !isConnectionError(e) || failures >= this.transport.retries) {
+          if (isConnectionError(e)) throw new RegistryError(repo.registry, `blob ${desc.digest}: download interrupted at ${offset} bytes (${(e as { code?: string }).code})`);
+          throw e;
+        }
+        res.body.destroy();
+        await sleep(this.transport.backoff(failures++), undefined, opts.signal ? { signal: opts.signal } : undefined);
+      } finally {
+        // Also when the consumer stops early (an error on its side): release the connection.
+        if (!res.body.readableEnded) res.body.destroy();
       }
     }
-    return Readable.from(chunks(), { objectMode: false, highWaterMark: 1024 * 1024 });
   }
 
   /**
@@ -312,7 +325,7 @@ export class RegistryClient {
   async uploadBlob(
     repo: RepoRef,
     desc: { digest: Digest; size: number },
-    open: OpenBlob,
+    open: OpenBlob | OpenChunks,
     opts: { signal?: AbortSignal; location?: string; chunked?: boolean; onBytes?: (n: number) => void } = {},
   ): Promise<void> {
     let location = opts.location;
@@ -333,7 +346,7 @@ export class RegistryClient {
     }
   }
 
-  private async uploadWhole(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
+  private async uploadWhole(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
     const url = new URL(location);
     url.searchParams.set('digest', desc.digest);
     const res = await this.send(repo.registry, {
@@ -341,7 +354,7 @@ export class RegistryClient {
       path: url.href,
       scopes: [repositoryScope(repo.repository, 'pull,push')],
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-      body: () => counted(open(), opts.onBytes),
+      body: () => countedBody(open(), opts.onBytes),
       signal: opts.signal,
       retry: false,
     });
@@ -349,7 +362,7 @@ export class RegistryClient {
     if (res.status !== 201) await this.fail(repo.registry, res, `upload of ${desc.digest}`);
   }
 
-  private async uploadChunks(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
+  private async uploadChunks(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
     let loc = location;
     const scopes = [repositoryScope(repo.repository, 'pull,push')];
     for (let start = 0; start < desc.size; start += this.chunkSize) {
@@ -359,7 +372,7 @@ export class RegistryClient {
         path: loc,
         scopes,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start + 1), 'content-range': `${start}-${end}` },
-        body: () => counted(open({ start, end }), opts.onBytes),
+        body: () => countedBody(open({ start, end }), opts.onBytes),
         signal: opts.signal,
         retry: false,
       });
@@ -408,6 +421,12 @@ export class RegistryClient {
     }
     return tags;
   }
+}
+
+/** Progress counting that keeps the body's kind: a stream stays a stream, chunks stay pulled one by one. */
+function countedBody(body: Readable | AsyncIterable<Uint8Array>, onBytes?: (n: number) => void): Readable | AsyncIterable<Uint8Array> {
+  if (!onBytes) return body;
+  return body instanceof Readable ? counted(body, onBytes) : countedChunks(body, onBytes);
 }
 
 export function header(res: HttpResponse, name: string): string | undefined {

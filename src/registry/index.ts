@@ -3,6 +3,7 @@ export { type Challenge, parseChallenges } from './auth/challenge.js';
 export { basicHeader, fetchToken, type Token } from './auth/token.js';
 export { type BlobSources, MemoryBlobSources, StoreBlobSources } from './blob-sources.js';
 export { type ClientOptions, type FetchedManifest, MANIFEST_ACCEPT, type OpenBlob, RegistryClient, type RepoRef } from './client.js';
+export { fileChunks, type OpenChunks } from './file-chunks.js';
 export { copyImage, type CopyOptions, formatLocation, type ImageLocation, parseLocation } from './copy.js';
 export { CredentialError, type Credentials, type CredentialStore, DockerConfigCredentials, dockerConfigDir, normaliseAuthKey } from './credentials.js';
 export { RegistryError } from './errors.js';

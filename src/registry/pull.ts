@@ -73,15 +73,12 @@ export async function pull(client: RegistryClient, store: Store, ref: Reference,
             return;
           }
           if (!isConfig) progress.start(desc.digest, desc.size);
-          const stream = client.blobStream(ref, desc, {
+          // Chunks straight from the response into the store, which hashes and writes them.
+          const chunks = client.blobChunks(ref, desc, {
             ...(opts.signal ? { signal: opts.signal } : {}),
             ...(isConfig ? {} : { onBytes: (n: number) => progress.advance(desc.digest, n) }),
           });
-          try {
-            await store.blobs.write(stream, { digest: desc.digest, size: desc.size }, { hold, ...(opts.signal ? { signal: opts.signal } : {}) });
-          } finally {
-            stream.destroy();
-          }
+          await store.blobs.write(chunks, { digest: desc.digest, size: desc.size }, { hold, ...(opts.signal ? { signal: opts.signal } : {}) });
           downloaded++;
           await opts.sources?.seen(ref.registry, ref.repository, desc.digest).catch(() => undefined);
           if (!isConfig) progress.done(desc.digest, 'Pull complete');

@@ -11,6 +11,7 @@ import type { FetchedManifest, OpenBlob, RegistryClient, RepoRef } from './clien
 import { RegistryError } from './errors.js';
 import type { OciLayout } from './oci-layout.js';
 import { type Progress, silentProgress } from './progress.js';
+import { fileChunks, type OpenChunks } from './file-chunks.js';
 import { counted, verifying } from './verify.js';
 
 /** Where an image's content comes from. */
@@ -23,6 +24,11 @@ export interface ImageSource {
   manifest(ref: string | Descriptor): Promise<FetchedManifest>;
   /** A blob's bytes, verified by the time the stream ends cleanly. Ranges only when `ranged`. */
   openBlob(desc: Descriptor): OpenBlob;
+  /**
+   * The same bytes without hashing them here, for a sink that verifies the digest itself (a
+   * registry must refuse an upload whose content does not match): each byte is hashed once.
+   */
+  openUnverified?(desc: Descriptor): OpenChunks;
   readonly ranged: boolean;
 }
 
@@ -158,15 +164,21 @@ export class FileSource implements ImageSource {
 
   openBlob(desc: Descriptor): OpenBlob {
     const file = this.blobs.path(desc.digest);
-    // Whole-blob reads are verified on the way (a corrupt store must not poison a registry);
-    // ranges are checked by the registry when the upload completes.
+    // Whole-blob reads are verified on the way; ranges are checked by the registry when the
+    // upload completes.
     return (range) => {
       if (range) return createReadStream(file, { start: range.start, end: range.end, highWaterMark: 1 << 20 });
       const s = createReadStream(file, { highWaterMark: 1 << 20 });
       const v = verifying(desc, `${this.name} blob`);
       s.on('error', (e) => v.destroy(e));
+      v.on('close', () => s.destroy());
       return s.pipe(v);
     };
+  }
+
+  openUnverified(desc: Descriptor): OpenChunks {
+    const file = this.blobs.path(desc.digest);
+    return (range) => fileChunks(file, range);
   }
 }
 
@@ -238,7 +250,15 @@ export class RegistrySink implements ImageSink {
         if (!(e instanceof RegistryError)) throw e;
       }
     }
-    await client.uploadBlob(repo, desc, open, { ...sig, ...(location ? { location } : {}), ...(src.ranged ? {} : { chunked: false }), onBytes });
+    // The registry verifies what it receives against the digest, so local bytes go up unhashed.
+    const raw = src.openUnverified?.(desc);
+    try {
+      await client.uploadBlob(repo, desc, raw ?? open, { ...sig, ...(location ? { location } : {}), ...(src.ranged ? {} : { chunked: false }), onBytes });
+    } catch (e) {
+      // Refused (or cut short): if the local copy is what is wrong, say so rather than blame the registry.
+      if (raw && !signal?.aborted) await checkLocal(open, e);
+      throw e;
+    }
     await this.sources?.seen(repo.registry, repo.repository, desc.digest).catch(() => undefined);
     return 'Pushed';
   }
@@ -247,6 +267,24 @@ export class RegistrySink implements ImageSink {
     const digest = await this.client.putManifest(this.repo, tag ?? desc.digest, bytes, desc.mediaType, this.signal);
     if (digest !== desc.digest) throw new RegistryError(this.repo.registry, `manifest digest changed in transit: ${desc.digest} became ${digest}`);
   }
+}
+
+/**
+ * Reads a local blob through its verifying stream after an upload failed; throws the local
+ * error (corrupt or missing blob) when there is one, so the message names the real culprit.
+ */
+async function checkLocal(open: OpenBlob, uploadError: unknown): Promise<void> {
+  if (uploadError instanceof RegistryError && uploadError.code !== undefined && !/^(DIGEST|SIZE|BLOB_UPLOAD)/.test(uploadError.code)) return;
+  let local: unknown;
+  try {
+    const s = open();
+    for await (const _ of s) {
+      // reading is the check
+    }
+  } catch (e) {
+    local = e;
+  }
+  if (local) throw local;
 }
 
 /** An OCI layout directory as destination. */

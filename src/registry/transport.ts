@@ -7,8 +7,11 @@ import { RegistryError } from './errors.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
-/** A body that can be sent again on retry: bytes, or a factory that opens a fresh stream. */
-export type RequestBody = Buffer | string | (() => Readable | Buffer);
+/**
+ * A body that can be sent again on retry: bytes, or a factory that opens a fresh stream or
+ * iterable (undici pulls an iterable's next chunk only once the previous one is on the wire).
+ */
+export type RequestBody = Buffer | string | (() => Readable | Buffer | AsyncIterable<Uint8Array>);
 
 export interface HttpRequest {
   method: HttpMethod;
@@ -19,6 +22,11 @@ export interface HttpRequest {
   signal?: AbortSignal;
   /** Set false for requests that must not be replayed blindly (e.g. a PATCH into an upload session). */
   retry?: boolean;
+  /**
+   * Bytes the response body may buffer before the socket is paused (undici's default is 64 KiB);
+   * blob downloads use more so that a slow moment in the consumer does not stall the sender.
+   */
+  highWaterMark?: number;
 }
 
 export interface HttpResponse {
@@ -119,11 +127,15 @@ export class Transport {
           path: `${url.pathname}${url.search}`,
           method: req.method,
           headers: { 'user-agent': this.userAgent, ...req.headers },
-          ...(body !== undefined ? { body } : {}),
+          // undici takes (async) iterables at runtime; its typings only list streams and bytes.
+          ...(body !== undefined ? { body: body as Readable | Buffer | string } : {}),
           ...(req.signal ? { signal: req.signal } : {}),
+          ...(req.highWaterMark ? { highWaterMark: req.highWaterMark } : {}),
         });
       } catch (e) {
         if (req.signal?.aborted) throw req.signal.reason ?? e;
+        // Our own body ended short of (or beyond) its Content-Length: a local fault, not worth retrying.
+        if ((e as { code?: string }).code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') throw new Error(`${req.method} ${url.host}${url.pathname}: request body does not match its Content-Length`);
         if (last || !isConnectionError(e)) throw connectionError(url, e);
         await sleep(this.backoff(attempt), undefined, req.signal ? { signal: req.signal } : undefined);
         continue;
