@@ -24,6 +24,9 @@ import { type CopyPlan, type CopySource, executeCopy, planCopy } from './copy/co
 import { BuildCancelledError, BuildError } from './errors.js';
 import type { Progress, Vertex } from './progress/events.js';
 import type { ActiveSnapshot, Snapshotter } from './snapshot/snapshotter.js';
+import type { MountedRoot, PreparedMounts, SecretSource } from './mounts/types.js';
+import { normalizeName } from '../store/names.js';
+import { isGitSource } from './sources/git-ref.js';
 
 export interface BuildOptions {
   store: Store;
@@ -54,6 +57,12 @@ export interface BuildOptions {
   remoteCaches?: RemoteCache[];
   /** Overrides the snapshotter (tests). */
   snapshotter?: Snapshotter;
+  /** `--secret`: sources by id, read only when a RUN mounts them. */
+  secrets?: ReadonlyMap<string, SecretSource>;
+  /** `--ssh`: agent sockets by id. */
+  sshAgents?: ReadonlyMap<string, string>;
+  /** Environment `env=` secrets are read from (default `process.env`). */
+  hostEnv?: Readonly<Record<string, string | undefined>>;
 }
 
 export interface LayerRef {
@@ -206,9 +215,26 @@ class Executor {
     return p;
   }
 
+  /** BuildKit's vertex prefix: a named stage's name; `stage-N` when the Dockerfile has several. */
   private stageLabel(stage: Stage): string {
-    if (this.graph.stages.filter((s) => s.needed).length <= 1) return '';
-    return `${stage.name ?? `stage-${stage.index}`} `;
+    if (stage.name) return `${stage.name} `;
+    return this.graph.stages.length > 1 ? `stage-${stage.index} ` : '';
+  }
+
+  /** The FROM vertex as BuildKit names it: the image reference expanded and normalised. */
+  private fromDisplay(stage: Stage): string {
+    if (stage.base.type === 'scratch') return 'FROM scratch';
+    if (stage.base.type === 'stage') {
+      const parent = this.graph.stages[stage.base.index];
+      return `FROM ${parent?.name ?? `stage-${stage.base.index}`}`;
+    }
+    const ref = stage.base.ref;
+    try {
+      // A digest reference stays as written; a name gets its registry and tag, as BuildKit shows it.
+      return `FROM ${ref.includes('@') ? ref : normalizeName(ref)}`;
+    } catch {
+      return `FROM ${ref}`;
+    }
   }
 
   private noCacheFor(stage: Stage): boolean {
@@ -255,7 +281,7 @@ class Executor {
     let baseState: StageBaseState;
     let onbuild: StageInstruction[] = [];
     const platform = formatPlatform(stage.platform);
-    const fromVertex = p.vertex(`[${label}1/${layerSteps + 1}] ${displayInstruction(stage.from)}`);
+    const fromVertex = p.vertex(`[${label}1/${layerSteps + 1}] ${this.fromDisplay(stage)}`);
     if (stage.base.type === 'scratch') {
       fromVertex.cached();
       config = baseStageConfig(undefined, stage.platform);
@@ -349,6 +375,8 @@ class Executor {
         case 'RUN':
           createdBy = runCreatedBy(this.runArgs(step, conf.Shell), step.buildArgs, Object.keys(step.buildArgs));
           inputs.push(`workdir ${conf.WorkingDir ?? '/'}`, `user ${conf.User ?? ''}`, `shell ${JSON.stringify(conf.Shell ?? null)}`);
+          // Mounts are inputs by what they are and what bind mounts read; never by secret or cache content.
+          if (step.mounts.length > 0) inputs.push(`mounts ${await this.mountsKey(step, conf.WorkingDir ?? '/')}`);
           break;
         case 'COPY':
         case 'ADD': {
@@ -358,8 +386,9 @@ class Executor {
           else if (step.from?.type === 'image') inputs.push(`from-image ${(await this.resolveImage(step.from.ref)).descriptor.digest}`);
           else {
             // From the context: plan now, so the key covers the content of every input file.
-            copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', undefined);
-            inputs.push(`copy ${copyPlan.checksum}`);
+            const git: string[] = [];
+            copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', undefined, git);
+            inputs.push(`copy ${copyPlan.checksum}`, ...git.map((g) => `git ${g}`));
           }
           break;
         }
@@ -419,12 +448,24 @@ class Executor {
     return { root: this.opts.contextDir, owners: 'root', checksums: this.checksums!, ...(this.opts.ignore ? { ignore: this.opts.ignore } : {}) };
   }
 
-  /** Resolves a COPY/ADD's sources (downloading URLs) and checksums them. */
-  private async planContextCopy(step: CopyStep, workdir: string, tree: SourceTree | undefined): Promise<CopyPlan> {
+  /**
+   * Resolves a COPY/ADD's sources (fetching git repositories, downloading URLs) and checksums them;
+   * each git source's checksum is appended to `gitChecksums`.
+   */
+  private async planContextCopy(step: CopyStep, workdir: string, tree: SourceTree | undefined, gitChecksums: string[] = []): Promise<CopyPlan> {
     const sources: CopySource[] = [];
+    let onlyGit = step.kind === 'ADD' && !step.from;
     for (const s of step.sources) {
+      const git = step.kind === 'ADD' && !step.from && s.type === 'path' && isGitAddSource(s.path);
+      if (!git) onlyGit = false;
       if (s.type === 'heredoc') sources.push({ type: 'inline', name: s.name, content: s.content });
-      else if (step.kind === 'ADD' && /^https?:\/\//.test(s.path)) {
+      else if (git) {
+        const { fetchGitSource } = await import('./sources/git.js');
+        const repo = await fetchGitSource(s.path, { storeRoot: this.store.root, keepGitDir: step.keepGitDir === true, signal: this.signal });
+        gitChecksums.push(repo.checksum);
+        // The checkout's content, as a directory: its files land in the destination.
+        sources.push({ type: 'tree', tree: { root: repo.dir, owners: 'root' }, src: '.' });
+      } else if (step.kind === 'ADD' && /^https?:\/\//.test(s.path)) {
         const { downloadUrl } = await import('./download.js');
         const file = await downloadUrl(this.store.root, s.path, step.checksum, this.signal);
         sources.push({ type: 'file', name: file.name, path: file.path, mode: 0o600 });
@@ -437,7 +478,59 @@ class Executor {
       ...(step.chmod ? { chmod: parseChmod(step.chmod) } : {}),
       exclude: step.exclude,
       parents: step.parents,
-      unpack: step.kind === 'ADD' ? step.unpack !== false : step.unpack === true,
+      // Archives in a git repository are files of it, not something to extract (as BuildKit).
+      unpack: step.kind === 'ADD' && !onlyGit ? step.unpack !== false : step.unpack === true,
+    });
+  }
+
+  /** The cache-key part of a RUN's mounts (see mounts/cache-key.ts). */
+  private async mountsKey(step: RunStep, workdir: string): Promise<string> {
+    const { cacheKeyOf } = await import('./mounts/prepare.js');
+    return cacheKeyOf(
+      step.mounts,
+      {
+        stageKey: async (index) => (await this.stageResult(index)).key,
+        imageDigest: async (ref) => (await this.resolveImage(ref)).descriptor.digest,
+        contextChecksum: async (source) => {
+          const src = source.replace(/^\/+/, '') || '.';
+          const plan = await planCopy({ sources: [{ type: 'tree', tree: this.contextTree(), src }], dest: '/.tsbuild-mount/', workdir: '/' });
+          return plan.checksum;
+        },
+      },
+      workdir,
+    );
+  }
+
+  /** A read-only view of `layers` for a `from=` mount, discarded with the step's mounts. */
+  private async mountLayers(layers: LayerRef[], label: string): Promise<MountedRoot> {
+    const snapshotter = await this.getSnapshotter();
+    const snap = await snapshotter.prepare(await this.lowers(layers), { label });
+    this.active.add(snap);
+    return {
+      path: snap.rootfs,
+      release: async () => {
+        await snap.discard();
+        this.active.delete(snap);
+      },
+    };
+  }
+
+  /** Everything a RUN's `--mount`s need, prepared for one execution; the caller releases it. */
+  private async prepareMounts(stage: Stage, step: RunStep, workdir: string): Promise<PreparedMounts> {
+    const { prepareRunMounts } = await import('./mounts/prepare.js');
+    let n = 0;
+    const label = () => `mnt-${stage.index}-${step.index}-${n++}`;
+    return prepareRunMounts(step.mounts, {
+      storeRoot: this.store.root,
+      contextDir: this.opts.contextDir,
+      workdir,
+      stageRootfs: async (index) => this.mountLayers((await this.stageResult(index)).layers, label()),
+      imageRootfs: async (ref) => this.mountLayers((await this.resolveImage(ref)).layers, label()),
+      fromIdentity: async (from) => (from.type === 'stage' ? `stage:${(await this.stageResult(from.index)).key}` : `image:${(await this.resolveImage(from.ref)).descriptor.digest}`),
+      secrets: this.opts.secrets ?? new Map(),
+      sshAgents: this.opts.sshAgents ?? new Map(),
+      ...(this.opts.hostEnv ? { hostEnv: this.opts.hostEnv } : {}),
+      signal: this.signal,
     });
   }
 
@@ -479,7 +572,7 @@ class Executor {
       const { snap } = await this.withSnapshot(layers, `s${stage.index}-${step.index}`, async (snap) => {
         switch (step.kind) {
           case 'RUN':
-            await this.execRun(step, state, snap.rootfs, vertex);
+            await this.execRun(stage, step, state, snap.rootfs, vertex);
             break;
           case 'COPY':
           case 'ADD': {
@@ -526,10 +619,20 @@ class Executor {
     }
   }
 
-  private async execRun(step: RunStep, state: StageImageState, rootfs: string, vertex: Vertex): Promise<void> {
+  private async execRun(stage: Stage, step: RunStep, state: StageImageState, rootfs: string, vertex: Vertex): Promise<void> {
     const conf = state.config.config ?? {};
     const args = this.runArgs(step, conf.Shell);
-    const env = Object.entries({ ...this.graph.proxyEnv, ...step.env }).map(([k, v]) => `${k}=${v}`);
+    const prepared = step.mounts.length > 0 ? await this.prepareMounts(stage, step, conf.WorkingDir || '/') : undefined;
+    try {
+      await this.execRunMounted(step, conf, args, rootfs, vertex, prepared);
+    } finally {
+      await prepared?.release();
+    }
+  }
+
+  private async execRunMounted(step: RunStep, conf: NonNullable<ImageConfig['config']>, args: string[], rootfs: string, vertex: Vertex, prepared: PreparedMounts | undefined): Promise<void> {
+    // The mounts' environment (SSH_AUTH_SOCK, env= secrets) is the process's only: not the key, history or config.
+    const env = Object.entries({ ...this.graph.proxyEnv, ...step.env, ...(prepared?.env ?? {}) }).map(([k, v]) => `${k}=${v}`);
     const network = step.network === 'none' ? 'none' : step.network === 'host' ? 'host' : (this.opts.network ?? 'host');
     const tail: string[] = [];
     const partial = { stdout: '', stderr: '' };
@@ -550,6 +653,7 @@ class Executor {
       cwd: conf.WorkingDir || '/',
       user: conf.User ?? '',
       network,
+      ...(prepared && prepared.ociMounts.length > 0 ? { mounts: prepared.ociMounts } : {}),
       onStdout: sink('stdout'),
       onStderr: sink('stderr'),
       signal: this.signal,
@@ -614,3 +718,10 @@ function fillCreated(history: HistoryEntry[], epoch: string | undefined): void {
   }
 }
 
+
+/** ADD sources fetched with git: what isGitSource names, plus local `file://...git` repositories. */
+function isGitAddSource(src: string): boolean {
+  if (isGitSource(src)) return true;
+  if (!/^file:\/\//i.test(src)) return false;
+  return /\.git\/?$/.test(src.split('#', 1)[0]!);
+}

@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { runContainer, type RuntimeName } from './runtime/runner.js';
+import type { OciMount } from './runtime/spec.js';
 
 export interface RunStepOptions {
   runtime: RuntimeName;
@@ -9,6 +10,8 @@ export interface RunStepOptions {
   cwd: string;
   user: string;
   network: 'host' | 'none';
+  /** RUN --mount's mounts (prepared by mounts/prepare.ts), over the standard ones. */
+  mounts?: OciMount[];
   onStdout: (chunk: Buffer) => void;
   onStderr: (chunk: Buffer) => void;
   signal: AbortSignal;
@@ -35,6 +38,7 @@ export async function runStep(o: RunStepOptions): Promise<{ exitCode: number }> 
     // BuildKit's hostname for build containers.
     hostname: 'buildkitsandbox',
     network: o.network,
+    ...(o.mounts ? { mounts: o.mounts } : {}),
     stdout: sinkOf(o.onStdout),
     stderr: sinkOf(o.onStderr),
     signal: o.signal,

@@ -6,6 +6,7 @@ import { type CommandContext, UsageError } from './command.js';
 import { type CommandEntry, commandEntries, loadAllCommands } from './commands/index.js';
 import { commandHelp, globalHelp } from './help.js';
 import { defaultStoreRoot } from './store-root.js';
+import { needsRootless, reexecRootless } from '../rootless/reexec.js';
 
 /** The package version, read from the package.json above this file (src/ in tests, dist/src/ when built). */
 function version(): string {
@@ -104,6 +105,8 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
       stdout.write(commandHelp(cmd));
       return 0;
     }
+    // A non-root user's build or run goes on as "root" of a user namespace (see src/rootless/).
+    if (needsRootless(entry.name, env)) return await reexecRootless(argv, { stdout, stderr, stdin: io.stdin ?? process.stdin, env });
     const abort = new AbortController();
     const onSignal = () => abort.abort(new Error('interrupted'));
     process.once('SIGINT', onSignal);

@@ -117,6 +117,40 @@ describe('runContainer (runc on an overlay over busybox)', () => {
     expect(mountsUnder(root)).toEqual([]);
   });
 
+  it('an abort during the set-up before the container starts is not missed', async () => {
+    const snap = await snapshotter.prepare([base], { label: 'rt' });
+    active.push(snap);
+    try {
+      const ac = new AbortController();
+      // Aborted in the same tick, i.e. while runContainer awaits its bundle writes: before the listener exists.
+      const p = runContainer({ rootfs: snap.rootfs, args: ['/bin/sleep', '20'], user: 'root', stdout: sink().s, stderr: sink().s, signal: ac.signal });
+      ac.abort();
+      const r = await p;
+      expect(r.aborted).toBe(true);
+      expect(runcList().filter((id) => id.startsWith('tsbuild-'))).toEqual([]);
+    } finally {
+      await snap.release();
+    }
+  });
+
+  it('aborting right after the container is spawned still kills it', async () => {
+    const snap = await snapshotter.prepare([base], { label: 'rt' });
+    active.push(snap);
+    try {
+      const ac = new AbortController();
+      const p = runContainer({ rootfs: snap.rootfs, args: ['/bin/sleep', '20'], stdout: sink().s, stderr: sink().s, signal: ac.signal });
+      // Abort as soon as runc has been started (the bundle dir exists and runc is running).
+      await new Promise((r) => setTimeout(r, 50));
+      ac.abort();
+      const r = await p;
+      expect(r.aborted).toBe(true);
+      expect(r.exitCode).not.toBe(0);
+      expect(runcList().filter((id) => id.startsWith('tsbuild-'))).toEqual([]);
+    } finally {
+      await snap.release();
+    }
+  });
+
   it('reports a command that cannot be started as a runtime error', async () => {
     await expect(run(['/nonexistent'])).rejects.toThrow(/^runc: unable to start container process: exec: "\/nonexistent"/);
     expect(runcList().filter((id) => id.startsWith('tsbuild-'))).toEqual([]);

@@ -4,7 +4,7 @@ import type { Digest } from '../../image/digest.js';
 import { compressedLayer } from '../../image/layer/compressed-layer.js';
 import type { RegistryClient } from '../../registry/client.js';
 import { type Progress, silentProgress } from '../../registry/progress.js';
-import { FileSource } from '../../registry/transfer.js';
+import { FileSource, type ImageSource } from '../../registry/transfer.js';
 import type { Store } from '../../store/store.js';
 import type { CacheRecord } from '../build-cache.js';
 import type { CacheKey } from '../cache-key.js';
@@ -91,7 +91,16 @@ export async function exportCache(store: Store, spec: CacheSpec, records: Iterab
       }),
     );
     const doc = buildCacheDocument(spec.mode, entries);
-    await sink.putBlob(doc.configDescriptor, bufferBlob(doc.configBytes), source, () => undefined);
+    // The config is in memory, not in the store: its own source, so a sink that reads the source
+    // directly (RegistrySink uploads `openUnverified` bytes) never looks for it in the store.
+    const configBlob = bufferBlob(doc.configBytes);
+    const configSource: ImageSource = {
+      name: 'cache config',
+      ranged: false,
+      manifest: () => Promise.reject(new Error('a cache config source has no manifests')),
+      openBlob: () => configBlob,
+    };
+    await sink.putBlob(doc.configDescriptor, configBlob, configSource, () => undefined);
     await sink.putManifest(doc.manifestDescriptor, doc.manifestBytes, location.ref);
     return { digest: doc.manifestDescriptor.digest, size: doc.manifestDescriptor.size, layers: doc.manifest.layers, records: doc.config.records.length };
   } catch (e) {

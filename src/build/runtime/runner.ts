@@ -8,6 +8,7 @@ import { firstLine, runTool } from '../snapshot/run-tool.js';
 import { recordMountTargets, removeMountStubs } from './mount-stubs.js';
 import { createRuntimeSpec, DEFAULT_NOFILE, type NetworkMode, type OciMount, standardMounts, type UserIds } from './spec.js';
 import { resolveUser } from './user.js';
+import { inUserNamespace, runtimeGlobalArgs } from '../../rootless/namespace.js';
 
 export type RuntimeName = 'runc' | 'crun';
 
@@ -129,6 +130,7 @@ export async function runContainer(opts: RunContainerOptions): Promise<RunResult
       resolvConfPath,
       hostsPath,
       nofileLimit: await hostNofileLimit(),
+      rootless: inUserNamespace(),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     const destinations = [...standardMounts({ resolvConfPath, hostsPath }), ...(opts.mounts ?? [])].map((m) => m.destination);
@@ -144,7 +146,9 @@ export async function runContainer(opts: RunContainerOptions): Promise<RunResult
 }
 
 async function execute(runtime: RuntimeName, bundle: string, id: string, opts: RunContainerOptions): Promise<RunResult> {
-  const child = spawn(runtime, ['run', '--bundle', bundle, id], {
+  // Aborted while the bundle was being written: start nothing.
+  if (opts.signal?.aborted) return { exitCode: 137, signal: 'SIGKILL', aborted: true };
+  const child = spawn(runtime, [...runtimeGlobalArgs(), 'run', '--bundle', bundle, id], {
     stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
   });
   const tail = new Tail();
@@ -162,11 +166,13 @@ async function execute(runtime: RuntimeName, bundle: string, id: string, opts: R
   const onAbort = () => {
     aborted = true;
     // runc forwards nothing on its own death: the container must be killed by id.
-    void runTool(runtime, ['kill', id, 'KILL']).then((r) => {
+    void runTool(runtime, [...runtimeGlobalArgs(), 'kill', id, 'KILL']).then((r) => {
       if (r.code !== 0) child.kill('SIGKILL');
     });
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // An abort between the check above and here fired no listener: act on it now.
+  if (opts.signal?.aborted) onAbort();
   let code: number;
   try {
     code = await new Promise<number>((resolveExit) => {
@@ -185,7 +191,7 @@ async function execute(runtime: RuntimeName, bundle: string, id: string, opts: R
   }
   if (aborted || code !== 0) {
     // Normally runc removes the container itself when it exits; make sure after a kill or a failure.
-    await runTool(runtime, ['delete', '--force', id]);
+    await runTool(runtime, [...runtimeGlobalArgs(), 'delete', '--force', id]);
   }
   if (aborted) return { exitCode: code, signal: 'SIGKILL', aborted: true };
   if (code !== 0) {

@@ -43,6 +43,12 @@ export interface RuntimeSpecOptions {
   hostsPath?: string;
   /** RLIMIT_NOFILE for the process: never above the host's hard limit, or runc fails. */
   nofileLimit: number;
+  /**
+   * The runtime itself runs in a user namespace (rootless, see src/rootless/): sysfs cannot be
+   * mounted for the host's network namespace there, so with host networking the host's /sys is bound
+   * read-only; and no cgroup device rules are asked for (a rootless runtime cannot write cgroups).
+   */
+  rootless?: boolean;
 }
 
 /** Docker's default capability set. */
@@ -85,7 +91,7 @@ export const DEFAULT_NOFILE = 1048576;
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The mount destinations of the standard mounts, for callers that care which paths are mount points. */
-export function standardMounts(opts: Pick<RuntimeSpecOptions, 'resolvConfPath' | 'hostsPath'>): OciMount[] {
+export function standardMounts(opts: Pick<RuntimeSpecOptions, 'resolvConfPath' | 'hostsPath' | 'rootless'> & { network?: NetworkMode }): OciMount[] {
   const m: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -97,7 +103,10 @@ export function standardMounts(opts: Pick<RuntimeSpecOptions, 'resolvConfPath' |
     },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    // A user namespace may mount sysfs only for a network namespace it owns: not the host's.
+    opts.rootless && (opts.network ?? 'host') === 'host'
+      ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'ro', 'nosuid', 'noexec', 'nodev'] }
+      : { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
   ];
   if (opts.resolvConfPath) {
     m.push({ destination: '/etc/resolv.conf', type: 'bind', source: opts.resolvConfPath, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
@@ -141,7 +150,7 @@ export function createRuntimeSpec(opts: RuntimeSpecOptions): Record<string, unkn
       namespaces,
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      ...(opts.rootless ? {} : { resources: { devices: [{ allow: false, access: 'rwm' }] } }),
     },
   };
 }

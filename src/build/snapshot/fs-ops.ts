@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { arch } from 'node:os';
+import { inUserNamespace } from '../../rootless/namespace.js';
 
 /**
  * The few filesystem calls Node lacks and overlay snapshots need: the opaque-directory xattr
@@ -8,7 +9,11 @@ import { arch } from 'node:os';
  * Debian, so always there) makes the raw syscalls for a whole batch of paths at once.
  */
 
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+/**
+ * In a user namespace (rootless) trusted.* xattrs are the real root's only: overlayfs is mounted with
+ * `userxattr` there and keeps its marks in user.overlay.* instead.
+ */
+export const OPAQUE_XATTR = inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 
 type Op = 'get-opaque' | 'set-opaque' | 'remove-opaque' | 'mknod-whiteout' | 'set-times';
 

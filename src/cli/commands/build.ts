@@ -82,7 +82,7 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
     }
   }
 
-  const [{ parse }, { planBuild }, { loadDockerignore, createIgnoreMatcher }, { openStore }, { executeBuild }, progressMod, { BuildError }] = await Promise.all([
+  const [{ parse }, { planBuild }, { loadDockerignore, createIgnoreMatcher }, { openStore }, { executeBuild }, progressMod, { BuildError }, { checkDockerfile, formatFindings, violationMessage }] = await Promise.all([
     import('../../dockerfile/parser.js'),
     import('../../plan/planner.js'),
     import('../../dockerfile/dockerignore.js'),
@@ -90,16 +90,62 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
     import('../../build/executor.js'),
     import('../../build/progress/index.js'),
     import('../../build/errors.js'),
+    import('../../check/check.js'),
   ]);
   const buildArgs = keyValues(strs(o, 'build-arg'), '--build-arg', ctx.env);
   const labels = keyValues(strs(o, 'label'), '--label', ctx.env);
   const df = parse(text, { file: dockerfileArg ?? 'Dockerfile' });
   const target = str(o, 'target');
-  const graph = planBuild(df, { buildArgs, ...(target ? { target } : {}), platform });
-
+  const check = bool(o, 'check');
   const ignoreFile = await loadDockerignore(contextDir, dockerfilePath ? relative(contextDir, dockerfilePath) : undefined);
-  const matcher = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
   const store = await openStore(ctx.root);
+  // Lint (BuildKit's checks): `--check` only reports; a build honours `# check=error=true` and warns otherwise.
+  // With --check a Dockerfile that does not plan is reported by the lint, not thrown.
+  let planned: import('../../plan/build-graph.js').BuildGraph | undefined;
+  try {
+    planned = planBuild(df, { buildArgs, ...(target ? { target } : {}), platform });
+  } catch (e) {
+    if (!check) throw e;
+  }
+  const lint = checkDockerfile(df, {
+    buildArgs,
+    ...(target ? { target } : {}),
+    platform,
+    text,
+    dockerignore: ignoreFile.patterns,
+    imageEnv: await baseImageEnvs(planned, store),
+  });
+  if (check) {
+    ctx.stdout.write(formatFindings(lint));
+    return lint.findings.length > 0 || lint.failure ? 1 : 0;
+  }
+  const violation = violationMessage(lint);
+  if (violation) {
+    ctx.stderr.write(formatFindings(lint));
+    throw new CliError(violation);
+  }
+  const graph = planned!;
+
+  const secrets = new Map<string, import('../../build/mounts/types.js').SecretSource>();
+  const sshAgents = new Map<string, string>();
+  if (o.secret || o.ssh) {
+    const { parseSecretFlag, parseSshFlag, MountError } = await import('../../build/mounts/prepare.js');
+    try {
+      for (const v of strs(o, 'secret')) {
+        const { id, source } = parseSecretFlag(v, ctx.env);
+        secrets.set(id, source);
+      }
+      for (const v of strs(o, 'ssh')) {
+        const { id, socket } = parseSshFlag(v, ctx.env);
+        sshAgents.set(id, resolve(socket));
+      }
+    } catch (e) {
+      if (e instanceof MountError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
+
+  const matcher = ignoreFile.patterns.length > 0 ? createIgnoreMatcher(ignoreFile.patterns) : undefined;
   let cacheClient: import('../../registry/client.js').RegistryClient | undefined;
   if ([...cacheFrom, ...cacheTo].some((s) => s.type === 'registry')) {
     const [{ RegistryClient }, { DockerConfigCredentials }] = await Promise.all([import('../../registry/client.js'), import('../../registry/credentials.js')]);
@@ -118,7 +164,9 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
   const quiet = bool(o, 'quiet');
   const renderer = progressMod.createRenderer(quiet ? 'quiet' : (progressMode as 'auto'), ctx.stderr);
   const progress = new progressMod.Progress(renderer);
-  for (const w of graph.warnings) ctx.stderr.write(`WARNING: ${w.message}${w.range ? ` (${df.file}:${w.range.start.line})` : ''}\n`);
+  // The planner's warnings that a lint finding already reports are said once, by the lint, at the end.
+  const linted = new Set(lint.findings.map((f) => `${f.rule} ${f.line}`));
+  for (const w of graph.warnings) if (!(w.rule && w.range && linted.has(`${w.rule} ${w.range.start.line}`))) ctx.stderr.write(`WARNING: ${w.message}${w.range ? ` (${df.file}:${w.range.start.line})` : ''}\n`);
   let ok = false;
   try {
     const result = await executeBuild({
@@ -134,6 +182,9 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
       network: network === 'none' ? 'none' : 'host',
       runtime,
       ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+      secrets,
+      sshAgents,
+      hostEnv: ctx.env,
       progress,
       signal: ctx.signal,
       pullImage: async (ref, signal) => {
@@ -202,7 +253,25 @@ async function run(args: ParsedArgs, ctx: CommandContext): Promise<number> {
     throw e;
   } finally {
     await cacheClient?.close();
+    // As BuildKit: lint warnings after the build's output, whether it succeeded or not.
+    for (const f of lint.findings) ctx.stderr.write(`WARNING: ${f.rule}: ${f.message} (${f.file}:${f.line})\n`);
   }
+}
+
+/**
+ * The config Env of each FROM image the local store already has (nothing is pulled for a lint):
+ * with it the UndefinedVar rule also checks stages built on images.
+ */
+async function baseImageEnvs(graph: import('../../plan/build-graph.js').BuildGraph | undefined, store: import('../../store/store.js').Store): Promise<(ref: string) => readonly string[] | undefined> {
+  const envs = new Map<string, string[]>();
+  // A Dockerfile that does not plan is linted without image environments; the lint reports why.
+  const { loadImage } = await import('../../image/image.js');
+  for (const s of graph?.stages ?? []) {
+    if (s.base.type !== 'image' || envs.has(s.base.ref)) continue;
+    const img = await loadImage(store, s.base.ref, { platform: s.platform }).catch(() => undefined);
+    if (img) envs.set(s.base.ref, img.config.config?.Env ?? []);
+  }
+  return (ref) => envs.get(ref);
 }
 
 export const buildCommand: Command = {
@@ -229,6 +298,9 @@ export const buildCommand: Command = {
     'cache-from': { type: 'string', multiple: true, placeholder: 'SPEC', description: 'Use an external cache: type=registry,ref=NAME or type=local,src=DIR' },
     'cache-to': { type: 'string', multiple: true, placeholder: 'SPEC', description: 'Export the build cache: type=registry,ref=NAME[,mode=min|max] or type=local,dest=DIR' },
     quiet: { type: 'boolean', short: 'q', description: 'No progress; print the image ID' },
+    secret: { type: 'string', multiple: true, placeholder: 'SPEC', description: 'Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR' },
+    ssh: { type: 'string', multiple: true, placeholder: 'SPEC', description: 'SSH agent for RUN --mount=type=ssh: default or ID=SOCKET' },
+    check: { type: 'boolean', description: 'Run the Dockerfile checks and report findings, without building' },
   },
   args: { min: 1, max: 1 },
   run,

@@ -6,14 +6,26 @@ export const pruneCommand: Command = {
   name: 'prune',
   summary: 'Remove unreferenced blobs and build cache',
   usage: '[OPTIONS]',
-  description: 'Empties the build cache (unless --keep-cache) and deletes blobs no image name, cache entry or running build refers to.',
+  description:
+    'Empties the build cache (unless --keep-cache) and deletes blobs no image name, cache entry or running build refers to. With --cache-mounts, removes the RUN --mount=type=cache directories instead (those a running build holds are kept).',
   options: {
     'keep-cache': { type: 'boolean', description: 'Keep the build cache (and the blobs it refers to)' },
     'dry-run': { type: 'boolean', description: 'Only report what would be removed' },
+    'cache-mounts': { type: 'boolean', description: 'Remove the RUN --mount=type=cache directories (only them)' },
   },
   args: { max: 0 },
   async run(args, ctx) {
     const store = await openStore(ctx.root);
+    if (bool(args.options, 'cache-mounts')) {
+      if (bool(args.options, 'dry-run')) throw new Error('--dry-run is not supported with --cache-mounts');
+      const { pruneCacheMounts } = await import('../../build/mounts/prepare.js');
+      const r = await pruneCacheMounts(store.root);
+      const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+      ctx.stdout.write(
+        `Deleted ${plural(r.removed, 'cache mount', 'cache mounts')}; reclaimed ${humanSize(r.bytes)}${r.inUse > 0 ? `; ${plural(r.inUse, 'cache mount', 'cache mounts')} in use kept` : ''}\n`,
+      );
+      return 0;
+    }
     const dryRun = bool(args.options, 'dry-run');
     const r = await store.gc({ clearNamespaces: bool(args.options, 'keep-cache') ? [] : [BUILD_CACHE_NAMESPACE], dryRun });
     const verb = dryRun ? 'Would delete' : 'Deleted';
