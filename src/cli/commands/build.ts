@@ -280,7 +280,7 @@ export const buildCommand: Command = {
   usage: '[OPTIONS] CONTEXT',
   description: 'Builds CONTEXT with its Dockerfile into the local store. Also: tsbuild -t NAME CONTEXT.',
   options: {
-    tag: { type: 'string', short: 't', multiple: true, placeholder: 'NAME', description: 'Name (and tag) the built image; repeatable' },
+    tag: { type: 'string', short: 't', multiple: true, placeholder: 'NAME', description: 'Name (and tag) the built image' },
     file: { type: 'string', short: 'f', placeholder: 'FILE', description: 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)' },
     'build-arg': { type: 'string', multiple: true, placeholder: 'K=V', description: 'Set a build argument' },
     target: { type: 'string', placeholder: 'STAGE', description: 'Build up to this stage' },
