@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tsbuild and its tests use: runc (and crun) for RUN, busybox-static
-# for the test base image, skopeo, docker-registry and umoci as real peers, buildah for benchmarks,
+# for the test base image, skopeo, docker-registry, umoci and podman as real peers, buildah for benchmarks and parity,
 # attr (getfattr/setfattr: file xattrs in layers), zstd (reading zstd layers) and uidmap (rootless).
 # Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(runc crun busybox-static skopeo docker-registry umoci buildah apache2-utils git ca-certificates openssl attr zstd uidmap)
+packages=(runc crun busybox-static skopeo docker-registry umoci buildah apache2-utils git ca-certificates openssl attr zstd uidmap podman)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
