@@ -7,14 +7,19 @@ export function tempPathFor(target: string): string {
   return join(dirname(target), `.tmp-${process.pid}-${randomBytes(6).toString('hex')}-${basename(target).slice(0, 40)}`);
 }
 
-/** Writes a small file so that readers see the old content or the new, never a mix: temp, fsync, rename. */
-export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Writes a small file so that readers see the old content or the new, never a mix: temp, fsync, rename.
+ * `durable: false` keeps the atomic rename but skips both fsyncs, for files that mean nothing after a
+ * crash (a hold names a live process; once the machine restarts that process is gone anyway).
+ */
+export async function writeFileAtomic(target: string, data: Uint8Array | string, opts: { durable?: boolean } = {}): Promise<void> {
+  const durable = opts.durable !== false;
   await mkdir(dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   const fh = await open(tmp, 'wx', 0o644);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (durable) await fh.sync();
   } catch (e) {
     await fh.close().catch(() => {});
     await unlink(tmp).catch(() => {});
@@ -27,7 +32,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     await unlink(tmp).catch(() => {});
     throw e;
   }
-  await syncDir(dirname(target));
+  if (durable) await syncDir(dirname(target));
 }
 
 /** Makes a rename durable. Best effort: some filesystems refuse fsync on directories. */

@@ -33,7 +33,8 @@ export class FileHold implements BlobHold {
   }
 
   private async flush(): Promise<void> {
-    await writeFileAtomic(this.file, JSON.stringify({ pid: process.pid, digests: [...this.digests] }));
+    // Not durable: a hold only protects blobs while its process lives, and no process survives a crash.
+    await writeFileAtomic(this.file, JSON.stringify({ pid: process.pid, digests: [...this.digests] }), { durable: false });
   }
 }
 

@@ -40,7 +40,9 @@ export class KvNamespace {
 
   async set<T>(key: string, value: T, opts: KvSetOptions = {}): Promise<void> {
     const entry: KvEntry<T> = { key, value, refs: [...(opts.refs ?? [])], ...(opts.owner ? { owner: opts.owner } : {}) };
-    await writeFileAtomic(this.file(key), JSON.stringify(entry));
+    // Atomic but not fsynced: every namespace is a cache (a lost or torn entry after a crash reads as
+    // absent, see readEntry), and two fsyncs per build step cost more than the step's own work.
+    await writeFileAtomic(this.file(key), JSON.stringify(entry), { durable: false });
   }
 
   async delete(key: string): Promise<boolean> {
@@ -88,7 +90,7 @@ async function readEntry<T>(file: string): Promise<KvEntry<T> | undefined> {
   try {
     o = JSON.parse(text) as Partial<KvEntry<T>>;
   } catch {
-    return undefined; // a torn file cannot happen (atomic writes); a hand-edited one is ignored
+    return undefined; // torn by a crash (entries are not fsynced) or hand-edited: absent
   }
   if (typeof o.key !== 'string') return undefined;
   return {

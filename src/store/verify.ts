@@ -1,19 +1,20 @@
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import ssri from 'ssri';
 import { type Digest, type DigestAlgorithm, parseDigest } from '../image/digest.js';
 
-/** The SRI form ssri checks against: `sha256-<base64>`. */
+/** The SRI form (`sha256-<base64>`) of a digest, as ssri and npm write integrity strings. */
 export function integrityOf(digest: Digest): string {
   const { algorithm, hex } = parseDigest(digest);
   return `${algorithm}-${Buffer.from(hex, 'hex').toString('base64')}`;
 }
 
-/** Back from an ssri integrity string to an OCI digest. */
+/** Back from an SRI integrity string (space-separated `algo-base64[?opts]` entries) to an OCI digest. */
 export function digestOfIntegrity(sri: string, algorithm: DigestAlgorithm): Digest {
-  const hash = ssri.parse(sri, { single: false }) as unknown as Record<string, { digest: string }[]>;
-  const b64 = hash[algorithm]?.[0]?.digest;
-  if (!b64) throw new Error(`no ${algorithm} in integrity ${sri}`);
-  return `${algorithm}:${Buffer.from(b64, 'base64').toString('hex')}`;
+  for (const part of sri.trim().split(/\s+/)) {
+    const m = /^([a-z0-9]+)-([A-Za-z0-9+/]+={0,2})(?:\?.*)?$/.exec(part);
+    if (m && m[1] === algorithm) return `${algorithm}:${Buffer.from(m[2]!, 'base64').toString('hex')}`;
+  }
+  throw new Error(`no ${algorithm} in integrity ${sri}`);
 }
 
 export interface VerifyResult {
@@ -22,14 +23,14 @@ export interface VerifyResult {
 }
 
 /**
- * A pass-through that digests what flows through it with ssri and, when `expected` is given,
- * fails at the end (instead of ending cleanly) if the content does not match. A consumer that
- * sees 'end' has therefore seen verified bytes. `onResult` runs before 'end'.
+ * A pass-through that digests what flows through it and, when `expected` is given, fails at the
+ * end (instead of ending cleanly) if the content does not match. A consumer that sees 'end' has
+ * therefore seen verified bytes. Node's hash directly: each byte is hashed once, and the module
+ * loads nothing (ssri and its stream library cost more to load than a small blob costs to hash).
  */
 export class DigestingStream extends Transform {
-  private readonly checker: ReturnType<typeof ssri.integrityStream>;
+  private readonly hash: Hash;
   private readonly algorithm: DigestAlgorithm;
-  private failure: Error | undefined;
   size = 0;
   result: VerifyResult | undefined;
 
@@ -45,15 +46,7 @@ export class DigestingStream extends Transform {
   ) {
     super({ highWaterMark: 1 << 20 });
     this.algorithm = opts.expected ? parseDigest(opts.expected).algorithm : (opts.algorithm ?? 'sha256');
-    this.checker = ssri.integrityStream({ algorithms: [this.algorithm] });
-    this.checker.on('integrity', (sri: unknown) => {
-      this.result = { digest: digestOfIntegrity(String(sri), this.algorithm), size: this.size };
-    });
-    this.checker.on('error', (e: Error) => {
-      this.failure = e;
-    });
-    // ssri's stream passes data through; let it flow so nothing piles up inside it.
-    this.checker.resume();
+    this.hash = createHash(this.algorithm);
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -62,21 +55,21 @@ export class DigestingStream extends Transform {
       cb(this.opts.sizeMismatch?.(this.size) ?? this.opts.mismatch({ digest: '?:?' as Digest, size: this.size }));
       return;
     }
-    this.checker.write(chunk);
+    this.hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.checker.on('end', () => {
-      if (this.failure) return cb(this.failure);
-      const r = this.result;
-      if (!r) return cb(new Error('digest not computed'));
-      if (this.opts.expectedSize !== undefined && r.size !== this.opts.expectedSize) {
-        return cb(this.opts.sizeMismatch?.(r.size) ?? this.opts.mismatch(r));
-      }
-      if (this.opts.expected && r.digest !== this.opts.expected) return cb(this.opts.mismatch(r));
-      cb();
-    });
-    this.checker.end();
+    const r: VerifyResult = { digest: `${this.algorithm}:${this.hash.digest('hex')}`, size: this.size };
+    this.result = r;
+    if (this.opts.expectedSize !== undefined && r.size !== this.opts.expectedSize) {
+      cb(this.opts.sizeMismatch?.(r.size) ?? this.opts.mismatch(r));
+      return;
+    }
+    if (this.opts.expected && r.digest !== this.opts.expected) {
+      cb(this.opts.mismatch(r));
+      return;
+    }
+    cb();
   }
 }

@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runContainer } from '../../src/build/runtime/runner.js';
 import { CopySnapshotter } from '../../src/build/snapshot/copy.js';
-import { detectSnapshotter } from '../../src/build/snapshot/detect.js';
-import { makeWhiteouts, opaqueDirs } from '../../src/build/snapshot/fs-ops.js';
+import { detectSnapshotter, probeSnapshotter } from '../../src/build/snapshot/detect.js';
+import { makeWhiteouts, opaqueDirs, setTimes } from '../../src/build/snapshot/fs-ops.js';
 import { commitSnapshot, ensureUnpacked, type LayerSource, snapshotDir, snapshotsRoot, snapshotWorkRoot } from '../../src/build/snapshot/layer-cache.js';
 import { OverlaySnapshotter } from '../../src/build/snapshot/overlay.js';
 import type { ActiveSnapshot, Snapshotter } from '../../src/build/snapshot/snapshotter.js';
@@ -83,6 +83,34 @@ describe('snapshots', () => {
     const s = await detectSnapshotter(snapshotWorkRoot(root), {});
     expect(s.kind).toBe('overlay');
     expect((await detectSnapshotter(snapshotWorkRoot(root), { TSBUILD_SNAPSHOTTER: 'copy' })).kind).toBe('copy');
+  });
+
+  it('remembers a successful overlay probe in the work root, keyed by kernel, user and filesystem', async () => {
+    const work = join(root, 'probe-work');
+    expect((await probeSnapshotter(work)).kind).toBe('overlay');
+    const key = await readFile(join(work, '.overlay-ok'), 'utf8');
+    expect(key).toMatch(/^kernel=\S+ uid=0 userns=(true|false) dev=\d+\n$/);
+    // A marker for other conditions is not trusted: the probe runs again and rewrites it.
+    await writeFile(join(work, '.overlay-ok'), 'kernel=0.0 uid=0 userns=false dev=1\n');
+    expect((await probeSnapshotter(work)).kind).toBe('overlay');
+    expect(await readFile(join(work, '.overlay-ok'), 'utf8')).toBe(key);
+    // With the marker in place nothing is mounted to find out, and nothing is left behind.
+    expect((await probeSnapshotter(work)).kind).toBe('overlay');
+    expect((await readdir(work)).sort()).toEqual(['.overlay-ok']);
+    expect(mountsUnder(work)).toEqual([]);
+  });
+
+  it('setTimes sets exact times: whole seconds in-process, fractions and pre-1970 times through perl', async () => {
+    const dir = await mkdtemp(join(root, 'times-'));
+    const paths = ['a', 'b', 'c'].map((n) => join(dir, n));
+    for (const p of paths) await writeFile(p, p);
+    await symlink('a', join(dir, 'link'));
+    const want = [1_700_000_000_000_000_000n, 1_700_000_000_123_456_789n, -86_400_000_000_000n, 1_600_000_000_000_000_000n];
+    await setTimes([...paths, join(dir, 'link')].map((path, i) => ({ path, mtimeNs: want[i]! })));
+    const got = await Promise.all([...paths, join(dir, 'link')].map(async (p) => (await lstat(p, { bigint: true })).mtimeNs));
+    expect(got).toEqual(want);
+    // The symlink itself got its time, not its target.
+    expect((await lstat(paths[0]!, { bigint: true })).mtimeNs).toBe(want[0]);
   });
 
   it('unpacks a layer once, into a content-addressed dir, and refuses a wrong diffId', async () => {

@@ -64,6 +64,22 @@ describe('writeLayer / applyLayer', () => {
     expect(dev.rdev).toBe((await lstat('/dev/null')).rdev);
   });
 
+  it('coalesces many small files into few large chunks, around a streamed large file, with exact content', async () => {
+    const src = join(base, 'many-src');
+    await mkdir(join(src, 'd'), { recursive: true });
+    const small = (i: number) => Buffer.alloc(100 + ((i * 37) % 900), i % 251);
+    for (let i = 0; i < 300; i++) await writeFile(join(src, 'd', `f${String(i).padStart(3, '0')}`), small(i));
+    await writeFile(join(src, 'e-large.bin'), Buffer.alloc(3 << 20, 9));
+    const chunks: Buffer[] = [];
+    for await (const c of writeLayer(src)) chunks.push(c as Buffer);
+    // 300 files = 900 tar pieces (header, content, padding): batched, they are a handful of writes.
+    expect(chunks.length).toBeLessThan(12);
+    const dst = join(base, 'many-dst');
+    await applyLayer(Readable.from([Buffer.concat(chunks)]), dst);
+    for (let i = 0; i < 300; i += 37) expect(await readFile(join(dst, 'd', `f${String(i).padStart(3, '0')}`))).toEqual(small(i));
+    expect(sha(await readFile(join(dst, 'e-large.bin')))).toBe(sha(Buffer.alloc(3 << 20, 9)));
+  });
+
   it('is deterministic and clamps mtimes to SOURCE_DATE_EPOCH', async () => {
     const a = join(base, 'det-a');
     const b = join(base, 'det-b');

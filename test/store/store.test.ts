@@ -118,6 +118,23 @@ describe('garbage collection', () => {
     expect(await gcStore.kv('memo').get('m')).toBeUndefined();
   });
 
+  it('kv entries (not fsynced: caches) replace atomically, and one torn by a crash reads as absent', async () => {
+    const s = await openStore(join(dir, 'kv-store'));
+    const kv = s.kv(BUILD_CACHE_NAMESPACE);
+    await kv.set('key', { n: 1 });
+    await kv.set('key', { n: 2 });
+    expect((await kv.get<{ n: number }>('key'))?.value).toEqual({ n: 2 });
+    const files: string[] = [];
+    for await (const e of kv.entries()) files.push(e.key);
+    expect(files).toEqual(['key']);
+    // What a crash after the rename but before writeback can leave: an empty or partial file.
+    const file = join(dir, 'kv-store/kv', BUILD_CACHE_NAMESPACE, `${createHash('sha256').update('key').digest('hex')}.json`);
+    await writeFile(file, '{"key":"key","val');
+    expect(await kv.get('key')).toBeUndefined();
+    await truncate(file, 0);
+    expect(await kv.get('key')).toBeUndefined();
+  });
+
   it('never removes a blob written while it runs (fresh mtime) nor one held by a writer', async () => {
     const s = await openStore(join(dir, 'gc-store2'));
     const hold = await s.hold();

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, type BigIntStats } from 'node:fs';
+import { createReadStream, type BigIntStats, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-file.js';
+import { writeFileAtomic } from '../../store/atomic.js';
 
 /** What identifies a file's content without reading it: if none of these changed, neither did the bytes. */
 interface Entry {
@@ -63,12 +63,15 @@ export class ChecksumCache {
 
   async save(): Promise<void> {
     if (!this.file || !this.dirty) return;
-    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)));
+    // Atomic, not fsynced: a cache; if a crash tears it, open() starts empty and files are hashed again.
+    await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(this.entries)), { durable: false });
     this.dirty = false;
   }
 }
 
 export async function hashFile(abs: string): Promise<string> {
+  // Small files (most of a context) in one synchronous read; large ones streamed.
+  if (statSync(abs).size <= 256 * 1024) return createHash('sha256').update(readFileSync(abs)).digest('hex');
   const h = createHash('sha256');
   for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest('hex');

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, symlink, writeFile, stat } from 'node:fs/promises';
+import { chmodSync, copyFileSync, lchownSync, lstatSync, lutimesSync, symlinkSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import pLimit from 'p-limit';
 import { checksumEntries, cleanSource, listMatch, resolveSource, type SourceEntry, type SourceMatch, type SourceTree } from '../context/source-tree.js';
@@ -120,6 +121,17 @@ export async function planCopy(req: CopyRequest): Promise<CopyPlan> {
   return { request: req, items, checksum: `sha256:${h.digest('hex')}`, dest };
 }
 
+/** Files up to this size are copied with synchronous calls (see executeCopy). */
+const SMALL_FILE = 256 * 1024;
+
+/** RootWriter.clear(host, false), synchronously: removes a non-directory in the way. */
+function clearSync(w: RootWriter, host: string): void {
+  const st = lstatSync(host, { throwIfNoEntry: false });
+  if (!st) return;
+  if (st.isDirectory()) throw new Error(`cannot overwrite directory ${host.slice(w.rootfs.length) || '/'} with a non-directory`);
+  unlinkSync(host);
+}
+
 /**
  * Writes the plan into a mounted root filesystem (the step's overlay), so existing directories
  * and symlinks of the parent layers are honoured and the upper directory becomes the layer.
@@ -141,8 +153,8 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
     const host = await w.hostPath(target);
     await w.clear(host, false);
     await copyFile(e.abs, host);
-    await chmod(host, modeOf(e.mode, false));
     await lchown(host, req.chown ? owner.uid : e.uid, req.chown ? owner.gid : e.gid);
+    await chmod(host, modeOf(e.mode, false));
     await lutimes(host, e.mtime, e.mtime);
   };
 
@@ -154,8 +166,8 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
       const host = await w.hostPath(target);
       await w.clear(host, false);
       await writeFile(host, s.content);
-      await chmod(host, modeOf(s.mode ?? 0o644, false));
       await lchown(host, owner.uid, owner.gid);
+      await chmod(host, modeOf(s.mode ?? 0o644, false));
       continue;
     }
     if (s.type === 'file') {
@@ -196,29 +208,45 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
       const st = await lstat(host).catch(() => undefined);
       if (st && !st.isDirectory()) await w.clear(host, false);
       if (!st?.isDirectory()) await mkdir(host);
-      await chmod(host, modeOf(e.mode, true));
       await lchown(host, req.chown ? owner.uid : e.uid, req.chown ? owner.gid : e.gid);
+      await chmod(host, modeOf(e.mode, true));
       dirTimes.push({ host, mtime: e.stat.mtime });
     }
-    const limit = pLimit(16);
+    // Small files and links synchronously, one after another: each is a handful of syscalls of a few
+    // microseconds, and a thread-pool round trip per call cost more than the calls themselves.
+    // Large files go through the pool, several at once, so their copying overlaps.
+    const large: SourceEntry[] = [];
+    for (const e of leaves) {
+      if (e.kind === 'file' && e.size > SMALL_FILE) {
+        large.push(e);
+        continue;
+      }
+      const host = await w.hostPath(posix.join(base, e.rel));
+      const uid = req.chown ? owner.uid : e.uid;
+      const gid = req.chown ? owner.gid : e.gid;
+      if (e.kind === 'file') {
+        clearSync(w, host);
+        copyFileSync(e.abs, host);
+        lchownSync(host, uid, gid);
+        chmodSync(host, modeOf(e.mode, false));
+        lutimesSync(host, e.stat.mtime, e.stat.mtime);
+      } else if (e.kind === 'symlink') {
+        clearSync(w, host);
+        symlinkSync(e.linkTarget ?? '', host);
+        lchownSync(host, uid, gid);
+        lutimesSync(host, e.stat.mtime, e.stat.mtime);
+      }
+    }
+    const limit = pLimit(4);
     await Promise.all(
-      leaves.map((e) =>
+      large.map((e) =>
         limit(async () => {
           const host = await w.hostPath(posix.join(base, e.rel));
-          const uid = req.chown ? owner.uid : e.uid;
-          const gid = req.chown ? owner.gid : e.gid;
-          if (e.kind === 'file') {
-            await w.clear(host, false);
-            await copyFile(e.abs, host);
-            await chmod(host, modeOf(e.mode, false));
-            await lchown(host, uid, gid);
-            await lutimes(host, e.stat.mtime, e.stat.mtime);
-          } else if (e.kind === 'symlink') {
-            await w.clear(host, false);
-            await symlink(e.linkTarget ?? '', host);
-            await lchown(host, uid, gid);
-            await lutimes(host, e.stat.mtime, e.stat.mtime);
-          }
+          await w.clear(host, false);
+          await copyFile(e.abs, host);
+          await lchown(host, req.chown ? owner.uid : e.uid, req.chown ? owner.gid : e.gid);
+          await chmod(host, modeOf(e.mode, false));
+          await lutimes(host, e.stat.mtime, e.stat.mtime);
         }),
       ),
     );

@@ -1,5 +1,7 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
 import { join, resolve } from 'node:path';
+import { inUserNamespace } from '../../rootless/namespace.js';
 import { CopySnapshotter } from './copy.js';
 import { OverlaySnapshotter } from './overlay.js';
 import type { Snapshotter } from './snapshotter.js';
@@ -7,8 +9,9 @@ import type { Snapshotter } from './snapshotter.js';
 const cache = new Map<string, Promise<Snapshotter>>();
 
 /**
- * The best snapshotter for `workRoot`: overlayfs when a real overlay mount works there (tried once per
- * work root and process), else the copy snapshotter. `TSBUILD_SNAPSHOTTER=overlay|copy` forces one.
+ * The best snapshotter for `workRoot`: overlayfs when a real overlay mount works there, else the copy
+ * snapshotter. `TSBUILD_SNAPSHOTTER=overlay|copy` forces one. A successful probe is remembered in the
+ * work root (see probeSnapshotter), so a build process does not pay two mounts to learn it again.
  */
 export function detectSnapshotter(workRoot: string, env: NodeJS.ProcessEnv = process.env): Promise<Snapshotter> {
   const root = resolve(workRoot);
@@ -17,13 +20,23 @@ export function detectSnapshotter(workRoot: string, env: NodeJS.ProcessEnv = pro
   if (forced === 'overlay') return Promise.resolve(new OverlaySnapshotter({ workRoot: root }));
   let p = cache.get(root);
   if (!p) {
-    p = probe(root);
+    p = probeSnapshotter(root);
     cache.set(root, p);
   }
   return p;
 }
 
-async function probe(root: string): Promise<Snapshotter> {
+/** Where a successful overlay probe is remembered, and what it was true for. */
+const MARKER = '.overlay-ok';
+
+/** What an overlay probe depends on: the kernel, who we are, and the filesystem under the work root. */
+async function probeKey(root: string): Promise<string> {
+  const st = await stat(root);
+  return `kernel=${release()} uid=${process.getuid?.() ?? -1} userns=${inUserNamespace()} dev=${st.dev}\n`;
+}
+
+/** Tries a real overlay mount in `root` (unless one already worked for the same kernel, user and filesystem). */
+export async function probeSnapshotter(root: string): Promise<Snapshotter> {
   let overlay: OverlaySnapshotter;
   try {
     overlay = new OverlaySnapshotter({ workRoot: root });
@@ -31,15 +44,22 @@ async function probe(root: string): Promise<Snapshotter> {
     return new CopySnapshotter({ workRoot: root });
   }
   await mkdir(root, { recursive: true });
+  const key = await probeKey(root);
+  const marker = join(root, MARKER);
+  if ((await readFile(marker, 'utf8').catch(() => undefined)) === key) return overlay;
   const lower = await mkdtemp(join(root, 'probe-'));
   try {
     await writeFile(join(lower, 'f'), 'x');
     const snap = await overlay.prepare([lower], { label: 'probe' });
     await snap.discard();
-    return overlay;
   } catch {
     return new CopySnapshotter({ workRoot: root });
   } finally {
     await rm(lower, { recursive: true, force: true });
   }
+  // Only a hint: written by rename so a reader sees all of it or nothing; losing it costs one probe.
+  const tmp = join(root, `${MARKER}.${process.pid}`);
+  await writeFile(tmp, key);
+  await rename(tmp, marker).catch(() => rm(tmp, { force: true }));
+  return overlay;
 }

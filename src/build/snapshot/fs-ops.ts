@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { lutimes } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { inUserNamespace } from '../../rootless/namespace.js';
 
@@ -111,12 +112,30 @@ export async function makeWhiteouts(paths: string[]): Promise<void> {
   await runOps('mknod-whiteout', paths);
 }
 
-/** Sets atime and mtime (nanoseconds since the epoch) without following symlinks; exact, unlike utimes(). */
+/**
+ * Sets atime and mtime (nanoseconds since the epoch) without following symlinks, exactly. Node's
+ * lutimes takes seconds as a double, exact only for whole seconds: those (every time that came from
+ * a tar header, so most of an image) are set in-process; any other goes through perl.
+ */
 export async function setTimes(entries: { path: string; mtimeNs: bigint }[]): Promise<void> {
-  const args = entries.map((e) => {
+  const fractional: { path: string; mtimeNs: bigint }[] = [];
+  for (const e of entries) {
+    // Node reads a negative time as "now": those go through perl too.
+    if (e.mtimeNs % 1_000_000_000n !== 0n || e.mtimeNs < 0n) {
+      fractional.push(e);
+      continue;
+    }
+    const sec = Number(e.mtimeNs / 1_000_000_000n);
+    try {
+      await lutimes(e.path, sec, sec);
+    } catch (err) {
+      throw new FsOpError(`set-times ${e.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  const args = fractional.map((e) => {
     const sec = e.mtimeNs / 1_000_000_000n;
     const nsec = e.mtimeNs % 1_000_000_000n;
     return `${sec} ${nsec}`;
   });
-  await runOps('set-times', entries.map((e) => e.path), args);
+  await runOps('set-times', fractional.map((e) => e.path), args);
 }

@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readdir, rm, rmdir, symlink } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import { inUserNamespace } from '../../rootless/namespace.js';
 import { SnapshotError } from './errors.js';
 import { opaqueDirs } from './fs-ops.js';
 import { firstLine, runTool } from './run-tool.js';
@@ -15,7 +16,10 @@ export const MAX_OVERLAY_LOWERS = 500;
  * layer writer can read as is and that is valid as a lower of later mounts. `volatile` skips the
  * syncfs of the whole host filesystem at unmount: a step's upper dir is rebuilt if the machine crashes.
  */
-const BASE_OPTIONS = 'index=off,redirect_dir=off,metacopy=off';
+const BASE_OPTIONS = inUserNamespace()
+  ? // Rootless: `userxattr` (kernel 5.11+) keeps overlay's marks in user.* xattrs and implies no redirects.
+    'index=off,metacopy=off,userxattr'
+  : 'index=off,redirect_dir=off,metacopy=off';
 
 export interface OverlaySnapshotterOptions {
   /** Where working dirs (upper, work, merged) are made: on the same filesystem as the snapshots. */
@@ -52,7 +56,9 @@ export class OverlaySnapshotter implements Snapshotter {
     try {
       await Promise.all([mkdir(upper), mkdir(work), mkdir(merged), mkdir(links)]);
       // overlayfs needs at least one lower: scratch gets an empty one.
-      const lowers = parents.length > 0 ? [...parents] : [join(dir, 'empty')];
+      // Identical layers (two RUNs that changed nothing share one content-addressed snapshot) would
+      // repeat a lowerdir, which overlayfs refuses; the top-most copy alone stacks the same tree.
+      const lowers = parents.length > 0 ? [...new Set(parents)] : [join(dir, 'empty')];
       if (parents.length === 0) await mkdir(lowers[0]!);
       await Promise.all(lowers.map((p, i) => symlink(p, join(links, i.toString(36)))));
       const lowerOpt = lowers.map((_, i) => i.toString(36)).join(':');
@@ -132,13 +138,21 @@ export async function unmount(target: string): Promise<void> {
  * They carry no information, and leaving them would put spurious entries in the layer.
  */
 export async function pruneCopiedUpDirs(upperdir: string, lowers: readonly string[]): Promise<void> {
-  const entries = (await walkTree(upperdir)).filter((e) => e.st.isDirectory());
-  if (entries.length === 0) return;
-  const opaque = await opaqueDirs(entries.map((e) => join(upperdir, e.rel)));
-  const opaqueRel = entries.filter((e) => opaque.has(join(upperdir, e.rel))).map((e) => e.rel);
+  const entries = await walkTree(upperdir);
+  // Only empty directories can be pruned (and their parents, once emptied): find those first, so
+  // the usual step (files added, no leftover stubs) costs one walk and no xattr lookup at all.
+  const hasChild = new Set<string>();
+  for (const e of entries) {
+    const slash = e.rel.lastIndexOf('/');
+    if (slash > 0) hasChild.add(e.rel.slice(0, slash));
+  }
+  const dirs = entries.filter((e) => e.st.isDirectory());
+  if (!dirs.some((e) => !hasChild.has(e.rel))) return;
+  const opaque = await opaqueDirs(dirs.map((e) => join(upperdir, e.rel)));
+  const opaqueRel = dirs.filter((e) => opaque.has(join(upperdir, e.rel))).map((e) => e.rel);
   const underOpaque = (rel: string) => opaqueRel.some((o) => rel === o || rel.startsWith(`${o}/`));
   // Deepest first, so a chain of now-empty parents goes too.
-  for (const e of [...entries].reverse()) {
+  for (const e of [...dirs].reverse()) {
     if (underOpaque(e.rel)) continue;
     const full = join(upperdir, e.rel);
     if ((await readdir(full)).length > 0) continue;

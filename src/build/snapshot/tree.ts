@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
@@ -8,14 +9,17 @@ export interface TreeEntry {
   st: BigIntStats;
 }
 
-/** Every entry below `root` (not the root itself), parents before children, names sorted. */
+/**
+ * Every entry below `root` (not the root itself), parents before children, names sorted.
+ * lstat is synchronous: microseconds per entry, far less than a thread-pool round trip each.
+ */
 export async function walkTree(root: string): Promise<TreeEntry[]> {
   const out: TreeEntry[] = [];
   const visit = async (rel: string): Promise<void> => {
     const names = (await readdir(rel ? join(root, rel) : root)).sort();
     for (const name of names) {
       const r = rel ? `${rel}/${name}` : name;
-      const st = await lstat(join(root, r), { bigint: true });
+      const st = lstatSync(join(root, r), { bigint: true });
       out.push({ rel: r, st });
       if (st.isDirectory()) await visit(r);
     }

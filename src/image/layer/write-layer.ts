@@ -1,5 +1,5 @@
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { closeSync, createReadStream, lstatSync, openSync, readlinkSync, readSync, type Stats } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from './tar-header.js';
@@ -63,8 +63,10 @@ async function* generateLayer(dir: string, opts: WriteLayerOptions): AsyncGenera
     return opts.sourceDateEpoch !== undefined && s > opts.sourceDateEpoch ? opts.sourceDateEpoch : s;
   };
   const links = new Map<string, string>();
+  const batch = new ChunkBatcher(1 << 20);
   for await (const { rel, st } of walk(dir, '', opts)) {
     opts.signal?.throwIfAborted();
+    if (batch.full) yield batch.take()!;
     const mtime = clamp(st.mtimeMs);
     const attrs = xattrs.get(rel);
     let entryXattrs: Map<string, Buffer> | undefined;
@@ -86,53 +88,115 @@ async function* generateLayer(dir: string, opts: WriteLayerOptions): AsyncGenera
     const parent = slash >= 0 ? rel.slice(0, slash + 1) : '';
     const name = rel.slice(slash + 1);
     if (overlay && st.isCharacterDevice() && st.rdev === 0) {
-      yield encodeHeader({ name: `${parent}${WHITEOUT_PREFIX}${name}`, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime });
+      batch.push(encodeHeader({ name: `${parent}${WHITEOUT_PREFIX}${name}`, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime }));
       continue;
     }
     if (st.isDirectory()) {
-      yield encodeHeader({ ...base, name: `${rel}/`, type: 'directory' });
+      batch.push(encodeHeader({ ...base, name: `${rel}/`, type: 'directory' }));
       if (overlay && OVERLAY_OPAQUE_XATTRS.some((k) => attrs?.get(k)?.toString() === 'y')) {
-        yield encodeHeader({ name: `${rel}/${OPAQUE_WHITEOUT}`, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime });
+        batch.push(encodeHeader({ name: `${rel}/${OPAQUE_WHITEOUT}`, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime }));
       }
     } else if (st.isSymbolicLink()) {
-      yield encodeHeader({ ...base, name: rel, type: 'symlink', linkname: await readlink(join(dir, rel)) });
+      batch.push(encodeHeader({ ...base, name: rel, type: 'symlink', linkname: readlinkSync(join(dir, rel)) }));
     } else if (st.isFile()) {
       const key = `${st.dev}:${st.ino}`;
       const first = st.nlink > 1 ? links.get(key) : undefined;
       if (first !== undefined) {
-        yield encodeHeader({ ...base, name: rel, type: 'link', linkname: first });
+        batch.push(encodeHeader({ ...base, name: rel, type: 'link', linkname: first }));
         continue;
       }
       if (st.nlink > 1) links.set(key, rel);
-      yield encodeHeader({ ...base, name: rel, type: 'file', size: st.size });
-      let written = 0;
-      if (st.size > 0) {
+      batch.push(encodeHeader({ ...base, name: rel, type: 'file', size: st.size }));
+      if (st.size > 0 && st.size <= SMALL_FILE) batch.push(readSmallFile(join(dir, rel), rel, st.size));
+      else if (st.size > 0) {
+        const pending = batch.take();
+        if (pending) yield pending;
+        let written = 0;
         for await (const chunk of createReadStream(join(dir, rel), { highWaterMark: 1 << 20, end: st.size - 1 }) as AsyncIterable<Buffer>) {
           written += chunk.length;
           yield chunk;
         }
+        if (written !== st.size) throw new Error(`${rel} changed size while it was being added to a layer (${st.size} -> ${written} bytes)`);
       }
-      if (written !== st.size) throw new Error(`${rel} changed size while it was being added to a layer (${st.size} -> ${written} bytes)`);
-      yield padding(st.size);
+      batch.push(padding(st.size));
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
       const { major, minor } = splitDev(st.rdev);
-      yield encodeHeader({ ...base, name: rel, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+      batch.push(encodeHeader({ ...base, name: rel, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor }));
     } else if (st.isFIFO()) {
-      yield encodeHeader({ ...base, name: rel, type: 'fifo' });
+      batch.push(encodeHeader({ ...base, name: rel, type: 'fifo' }));
     }
     // sockets: not content, skipped as docker does
   }
-  yield END_OF_ARCHIVE;
+  batch.push(END_OF_ARCHIVE);
+  yield batch.take()!;
 }
 
-/** Depth-first, byte-ordered walk; the root itself is not an entry. */
+/**
+ * Depth-first, byte-ordered walk; the root itself is not an entry. One async readdir per directory,
+ * then synchronous lstats: a few microseconds each, where a promise round trip through the thread
+ * pool per entry cost more than the call itself (steps copy hundreds of small files).
+ */
 async function* walk(root: string, rel: string, opts: WriteLayerOptions): AsyncGenerator<Item> {
   const names = (await readdir(rel ? join(root, rel) : root)).sort(byteOrder);
+  const items: Item[] = [];
   for (const n of names) {
     const childRel = rel ? `${rel}/${n}` : n;
     if (opts.exclude?.(childRel)) continue;
-    const st = await lstat(join(root, childRel));
-    yield { rel: childRel, st };
-    if (st.isDirectory()) yield* walk(root, childRel, opts);
+    items.push({ rel: childRel, st: lstatSync(join(root, childRel)) });
+  }
+  for (const item of items) {
+    yield item;
+    if (item.st.isDirectory()) yield* walk(root, item.rel, opts);
+  }
+}
+
+/** Files up to this size are read whole, synchronously, in one call: most layer files are small. */
+const SMALL_FILE = 256 * 1024;
+
+/** The content of a small regular file, checking it still has the size its header announced. */
+function readSmallFile(path: string, rel: string, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  const fd = openSync(path, 'r');
+  try {
+    let got = 0;
+    while (got < size) {
+      const n = readSync(fd, buf, got, size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== size) throw new Error(`${rel} changed size while it was being added to a layer (${size} -> ${got} bytes)`);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
+
+/**
+ * Coalesces the many small pieces of a tar (headers, small files, padding) into chunks of about
+ * `size` bytes, so the consumer (hashing, writing) sees few large writes rather than thousands of tiny ones.
+ */
+class ChunkBatcher {
+  private parts: Buffer[] = [];
+  private length = 0;
+
+  constructor(private readonly size: number) {}
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.parts.push(b);
+    this.length += b.length;
+  }
+
+  /** Whether enough is gathered to hand on. */
+  get full(): boolean {
+    return this.length >= this.size;
+  }
+
+  take(): Buffer | undefined {
+    if (this.length === 0) return undefined;
+    const out = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts, this.length);
+    this.parts = [];
+    this.length = 0;
+    return out;
   }
 }
