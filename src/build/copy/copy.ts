@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, symlink, writeFile, stat } from 'node:fs/promises';
-import { chmodSync, copyFileSync, lchownSync, lstatSync, lutimesSync, symlinkSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, symlinkSync, unlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import pLimit from 'p-limit';
 import { checksumEntries, cleanSource, listMatch, resolveSource, type SourceEntry, type SourceMatch, type SourceTree } from '../context/source-tree.js';
@@ -147,6 +147,7 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
   const many = plan.items.length > 1;
   const dirTimes: { host: string; mtime: Date }[] = [];
   const modeOf = (mode: number, isDir: boolean) => (req.chmod ? applyChmod(req.chmod, mode, isDir) : mode);
+  const hardlinks = new Map<string, string>(); // source dev:ino -> host path of its first copy
 
   const writeFileEntry = async (target: string, e: { abs: string; mode: number; uid: number; gid: number; mtime: Date }) => {
     await w.mkdirAll(posix.dirname(target), 0o755, owner);
@@ -216,7 +217,19 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
     // microseconds, and a thread-pool round trip per call cost more than the calls themselves.
     // Large files go through the pool, several at once, so their copying overlaps.
     const large: SourceEntry[] = [];
+    // Hardlinked files stay hardlinked, as BuildKit copies them: the first name is copied, the
+    // others are linked to it once every copy is done.
+    const links: { host: string; first: string }[] = [];
     for (const e of leaves) {
+      if (e.kind === 'file' && e.stat.nlink > 1n) {
+        const key = `${e.stat.dev}:${e.stat.ino}`;
+        const first = hardlinks.get(key);
+        if (first !== undefined) {
+          links.push({ host: await w.hostPath(posix.join(base, e.rel)), first });
+          continue;
+        }
+        hardlinks.set(key, await w.hostPath(posix.join(base, e.rel)));
+      }
       if (e.kind === 'file' && e.size > SMALL_FILE) {
         large.push(e);
         continue;
@@ -250,6 +263,10 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
         }),
       ),
     );
+    for (const l of links) {
+      clearSync(w, l.host);
+      linkSync(l.first, l.host);
+    }
   }
   // Directory times last: writing their children changed them.
   for (const d of dirTimes.reverse()) await lutimes(d.host, d.mtime, d.mtime);

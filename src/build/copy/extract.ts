@@ -36,8 +36,8 @@ export async function extractTar(stream: Readable, w: RootWriter, destDir: strin
           const st = await lstat(host).catch(() => undefined);
           if (st && !st.isDirectory()) await w.clear(host, false);
           if (!st?.isDirectory()) await mkdir(host);
-          await chmod(host, opts.chmod ? applyChmod(opts.chmod, baseMode, true) : baseMode);
           await lchown(host, owner.uid, owner.gid);
+          await chmod(host, opts.chmod ? applyChmod(opts.chmod, baseMode, true) : baseMode);
           dirTimes.push({ host, mtime });
           entry.resume();
           break;
@@ -46,8 +46,8 @@ export async function extractTar(stream: Readable, w: RootWriter, destDir: strin
         case 'contiguous-file': {
           await w.clear(host, false);
           await pipeline(entry, createWriteStream(host, { mode: 0o600 }));
-          await chmod(host, opts.chmod ? applyChmod(opts.chmod, baseMode, false) : baseMode);
           await lchown(host, owner.uid, owner.gid);
+          await chmod(host, opts.chmod ? applyChmod(opts.chmod, baseMode, false) : baseMode);
           await lutimes(host, mtime, mtime);
           break;
         }

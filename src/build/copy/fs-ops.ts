@@ -38,8 +38,8 @@ export class RootWriter {
       if (st?.isDirectory()) continue;
       if (st) throw new Error(`cannot create directory ${cur}: a file exists there`);
       await mkdir(host);
-      await chmod(host, mode);
       await lchown(host, owner.uid, owner.gid);
+      await chmod(host, mode);
       if (mtime) await lutimes(host, mtime, mtime);
     }
     return host;
