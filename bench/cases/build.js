@@ -6,51 +6,18 @@
 // The base image is served by a loopback docker-registry; both builders pull it once before timing.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, median, timed, waitHttp } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const cli = join(repo, 'bin', 'tsbuild.js');
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function time(cmd, args, opts = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${String(r.stderr).slice(-2000)}`);
-  return s;
-}
-
 /** The machine is shared: repeated figures are reported as their median. */
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 
 /** no-op and edit rebuilds are cheap enough to repeat; each edit is a real change of content. */
 const REPEAT = 3;
-
-async function waitHttp(url) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(url);
-      if (r.status < 500) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`registry at ${url} did not start`);
-}
 
 export default async function (ctx) {
   if (!existsSync(join(repo, 'dist'))) throw new Error('run npm run build first');
@@ -75,7 +42,7 @@ export default async function (ctx) {
 
       // tsbuild: a fresh store with the base pulled (base present, cache empty).
       const root = join(ctx.tmp, `ts-${name}`);
-      const ts = (args) => time(process.execPath, [cli, '--root', root, ...args], { env: { ...process.env, TSBUILD_ROOT: root } });
+      const ts = (args) => timed(process.execPath, [cli, '--root', root, ...args], { env: { ...process.env, TSBUILD_ROOT: root } }).s;
       // Pull (and unpack) the base through a build FROM it: "base present", as for BuildKit and buildah.
       const warm = join(ctx.tmp, `warm-${name}`);
       mkdirSync(warm);
@@ -95,7 +62,7 @@ export default async function (ctx) {
       // buildah, same steps, its own storage.
       const broot = join(ctx.tmp, `bh-${name}`);
       const bh = (args) =>
-        time('buildah', ['--root', join(broot, 'root'), '--runroot', join(broot, 'run'), '--storage-driver', 'overlay', ...args], { env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
+        timed('buildah', ['--root', join(broot, 'root'), '--runroot', join(broot, 'run'), '--storage-driver', 'overlay', ...args], { env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } }).s;
       let bCold, bNoop, bEdit;
       try {
         bh(['pull', '--tls-verify=false', base]);

@@ -10,9 +10,9 @@
 // `bud --layers --cache-to REPO` then, on fresh storage, `bud --layers --cache-from REPO`.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePort, timed, waitHttp } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -57,35 +57,6 @@ try {
   await client.close();
 }
 `;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function timed(cmd, args, opts = {}) {
-  const t = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20, ...opts });
-  const s = Number(process.hrtime.bigint() - t) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} failed (${r.status}): ${String(r.stderr).slice(-2000)}`);
-  return { s, out: String(r.stdout) };
-}
-
-async function waitHttp(url) {
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(url);
-      if (r.status < 500) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`registry at ${url} did not start`);
-}
 
 export default async function (ctx) {
   if (!existsSync(join(repo, 'dist', 'src', 'build', 'remote-cache', 'index.js'))) throw new Error('run npm run build first');
