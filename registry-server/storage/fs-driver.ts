@@ -4,7 +4,6 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:f
 import { dirname, join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { syncDir } from '../../src/store/atomic.js';
 import { checkPath, type FileInfo, type FileWriter, PathNotFoundError, type StorageDriver } from './driver.js';
 
 const fsOpen = promisify(openCb);
@@ -162,6 +161,20 @@ export class FilesystemDriver implements StorageDriver {
     } catch (e) {
       this.notFound(path, e);
     }
+  }
+}
+
+/** Makes a rename durable; some filesystems refuse to fsync a directory, which is fine. */
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const fh = await open(dir, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    // best effort
   }
 }
 
