@@ -6,6 +6,7 @@ import { makeWhiteouts, opaqueDirs, removeOpaque, setOpaque, setTimes } from './
 import { firstLine, runTool } from './run-tool.js';
 import type { ActiveSnapshot, PrepareOptions, Snapshotter } from './snapshotter.js';
 import { isWhiteout, lstatOrUndefined, sameMetadata, walkTree } from './tree.js';
+import { ActiveSnapshotBase } from './active-snapshot-base.js';
 
 export interface CopySnapshotterOptions {
   /** Where working dirs are made: on the same filesystem as the snapshots. */
@@ -96,36 +97,21 @@ async function applyLower(lower: string, rootfs: string): Promise<void> {
   if (copiedOpaque.length > 0) await removeOpaque(copiedOpaque);
 }
 
-class CopySnapshot implements ActiveSnapshot {
-  private released?: Promise<void>;
-  private discarded?: Promise<void>;
-
+class CopySnapshot extends ActiveSnapshotBase {
   constructor(
-    private readonly dir: string,
-    readonly rootfs: string,
-    readonly upperdir: string,
-    readonly lowers: readonly string[],
+    dir: string,
+    rootfs: string,
+    upperdir: string,
+    lowers: readonly string[],
     private readonly base: Map<string, BigIntStats>,
     private readonly children: Map<string, Set<string>>,
-  ) {}
-
-  release(): Promise<void> {
-    this.released ??= (async () => {
-      await this.writeDiff();
-      await rm(this.rootfs, { recursive: true, force: true });
-    })();
-    return this.released;
+  ) {
+    super(dir, rootfs, upperdir, lowers);
   }
 
-  discard(): Promise<void> {
-    this.discarded ??= (async () => {
-      try {
-        await this.release();
-      } finally {
-        await rm(this.dir, { recursive: true, force: true });
-      }
-    })();
-    return this.discarded;
+  protected async doRelease(): Promise<void> {
+    await this.writeDiff();
+    await rm(this.rootfs, { recursive: true, force: true });
   }
 
   /** Compares the tree with what was copied and writes the overlay-style diff into the upper dir. */

@@ -6,6 +6,7 @@ import { opaqueDirs } from './fs-ops.js';
 import { firstLine, runTool } from './run-tool.js';
 import type { ActiveSnapshot, PrepareOptions, Snapshotter } from './snapshotter.js';
 import { isWhiteout, lstatOrUndefined, sameMetadata, walkTree } from './tree.js';
+import { ActiveSnapshotBase } from './active-snapshot-base.js';
 
 /** The kernel's limit on stacked lower layers (OVL_MAX_STACK). */
 export const MAX_OVERLAY_LOWERS = 500;
@@ -86,34 +87,8 @@ function safeLabel(label: string | undefined): string {
   return (label ?? 'snap').replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 40) || 'snap';
 }
 
-class OverlaySnapshot implements ActiveSnapshot {
-  private released?: Promise<void>;
-  private discarded?: Promise<void>;
-
-  constructor(
-    private readonly dir: string,
-    readonly rootfs: string,
-    readonly upperdir: string,
-    readonly lowers: readonly string[],
-  ) {}
-
-  release(): Promise<void> {
-    this.released ??= this.doRelease();
-    return this.released;
-  }
-
-  discard(): Promise<void> {
-    this.discarded ??= (async () => {
-      try {
-        await this.release();
-      } finally {
-        await rm(this.dir, { recursive: true, force: true });
-      }
-    })();
-    return this.discarded;
-  }
-
-  private async doRelease(): Promise<void> {
+class OverlaySnapshot extends ActiveSnapshotBase {
+  protected async doRelease(): Promise<void> {
     await unmount(this.rootfs);
     await Promise.all(
       ['work', 'merged', 'l', 'empty'].map((d) => rm(join(this.dir, d), { recursive: true, force: true })),
