@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import pLimit from 'p-limit';
 import type { Instruction } from '../dockerfile/ast.js';
 import type { Descriptor } from '../image/descriptor.js';
 import type { Digest } from '../image/digest.js';
@@ -124,7 +123,7 @@ class Executor {
   private readonly cache: BuildCache;
   private readonly abort = new AbortController();
   private readonly results = new Map<number, Promise<StageResult>>();
-  private snapshotter: Snapshotter | undefined;
+  private snapshotter: Promise<Snapshotter> | undefined;
   private checksums: ChecksumCache | undefined;
   private hold: BlobHold | undefined;
   private executed = 0;
@@ -154,6 +153,7 @@ class Executor {
     this.store = opts.store;
     this.graph = opts.graph;
     this.cache = new BuildCache(opts.store);
+    this.slots = new Slots(opts.parallelism ?? 2);
     this.epochTime = opts.sourceDateEpoch !== undefined ? isoTime(new Date(opts.sourceDateEpoch * 1000)) : undefined;
     if (opts.signal) {
       if (opts.signal.aborted) this.abort.abort(opts.signal.reason);
@@ -176,24 +176,27 @@ class Executor {
     await this.hold?.release().catch(() => undefined);
   }
 
-  private async getSnapshotter(): Promise<Snapshotter> {
-    if (!this.snapshotter) {
+  /** One detection per build, however many steps ask at once. */
+  private getSnapshotter(): Promise<Snapshotter> {
+    this.snapshotter ??= (async () => {
+      if (this.opts.snapshotter) return this.opts.snapshotter;
       const [{ detectSnapshotter }, { snapshotWorkRoot }] = await Promise.all([import('./snapshot/detect.js'), import('./snapshot/layer-cache.js')]);
-      this.snapshotter = this.opts.snapshotter ?? (await detectSnapshotter(snapshotWorkRoot(this.store.root)));
-    }
+      return detectSnapshotter(snapshotWorkRoot(this.store.root));
+    })();
     return this.snapshotter;
   }
 
   async run(): Promise<BuildResult> {
     this.hold = await this.store.hold();
     this.checksums = await ChecksumCache.open(this.store.root, this.opts.contextDir);
-    const limit = pLimit(this.opts.parallelism ?? 2);
     const all: Promise<StageResult>[] = [];
-    // Stages start as soon as their dependencies finish; p-limit bounds how many run at once.
+    // Every stage starts at once and runs until a step needs another stage's result; `slots` bounds
+    // how many do work at a time, and a stage waiting for another gives its slot up meanwhile.
     for (const wave of this.graph.order) {
       for (const index of wave) {
-        const p = limit(() => this.runStage(index));
+        const p = this.slotted(() => this.runStage(index));
         this.results.set(index, p);
+        p.then(() => this.settled.add(index), () => undefined);
         all.push(p);
         p.catch(() => this.abort.abort(new BuildCancelledError()));
       }
@@ -208,6 +211,38 @@ class Executor {
     const image = await this.writeFinalImage(target);
     return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: this.cacheRecords() };
   }
+
+  private readonly slots: Slots;
+
+  private async slotted<T>(fn: () => Promise<T>): Promise<T> {
+    await this.slots.acquire();
+    try {
+      return await fn();
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  /**
+   * Waits for stages a step needs, without holding a slot meanwhile (the stages waited for may need
+   * it). A failed stage fails the build with its own error; here it only cancels.
+   */
+  private async waitStages(indexes: readonly number[]): Promise<void> {
+    // A stage outside the build is left to the step itself to report.
+    const pending = indexes.filter((i) => this.results.has(i) && !this.settled.has(i));
+    if (pending.length === 0) return;
+    this.slots.release();
+    try {
+      await Promise.all(pending.map((i) => this.stageResult(i)));
+    } catch {
+      throw new BuildCancelledError();
+    } finally {
+      await this.slots.acquire();
+    }
+    this.checkAborted();
+  }
+
+  private readonly settled = new Set<number>();
 
   private stageResult(index: number): Promise<StageResult> {
     const p = this.results.get(index);
@@ -269,7 +304,6 @@ class Executor {
   private async runStage(index: number): Promise<StageResult> {
     this.checkAborted();
     const stage = this.graph.stages[index]!;
-    for (const dep of stage.dependsOn) await this.stageResult(dep);
     const label = this.stageLabel(stage);
     const layerSteps = stage.steps.filter((s) => LAYER_KINDS.has(s.kind)).length;
     const p = this.opts.progress;
@@ -281,6 +315,7 @@ class Executor {
     let baseState: StageBaseState;
     let onbuild: StageInstruction[] = [];
     const platform = formatPlatform(stage.platform);
+    if (stage.base.type === 'stage') await this.waitStages([stage.base.index]);
     const fromVertex = p.vertex(`[${label}1/${layerSteps + 1}] ${this.fromDisplay(stage)}`);
     if (stage.base.type === 'scratch') {
       fromVertex.cached();
@@ -323,6 +358,7 @@ class Executor {
         continue;
       }
       n++;
+      await this.waitStages(stagesNeeded(step));
       const name = `[${label}${n}/${layerSteps + 1}] ${displayInstruction(step.instruction)}`;
       const result = await this.layerStep(stage, step, state, layers, key, name, noCache);
       key = result.key;
@@ -541,10 +577,16 @@ class Executor {
     return dirs.reverse();
   }
 
-  private async withSnapshot<T>(layers: LayerRef[], label: string, fn: (snap: ActiveSnapshot) => Promise<T>): Promise<{ snap: ActiveSnapshot; value: T }> {
+  /** A writable snapshot over `layers`, tracked so close() discards it if the build stops. */
+  private async prepareSnapshot(layers: LayerRef[], label: string): Promise<ActiveSnapshot> {
     const snapshotter = await this.getSnapshotter();
     const snap = await snapshotter.prepare(await this.lowers(layers), { label });
     this.active.add(snap);
+    return snap;
+  }
+
+  private async withSnapshot<T>(prepared: Promise<ActiveSnapshot>, fn: (snap: ActiveSnapshot) => Promise<T>): Promise<{ snap: ActiveSnapshot; value: T }> {
+    const snap = await prepared;
     try {
       const value = await fn(snap);
       return { snap, value };
@@ -560,16 +602,28 @@ class Executor {
     const conf = state.config.config ?? {};
     // A COPY --from reads the source stage's (or image's) root filesystem through a read-only view.
     let fromSnap: ActiveSnapshot | undefined;
+    const t0 = performance.now();
+    // The step's own snapshot is mounted while the --from view is prepared: two mounts at once.
+    const prepared = this.prepareSnapshot(layers, `s${stage.index}-${step.index}`);
+    prepared.catch(() => undefined);
     try {
-      if ((step.kind === 'COPY' || step.kind === 'ADD') && step.from) {
-        const srcLayers = step.from.type === 'stage' ? (await this.stageResult(step.from.index)).layers : (await this.resolveImage(step.from.ref)).layers;
-        const snapshotter = await this.getSnapshotter();
-        fromSnap = await snapshotter.prepare(await this.lowers(srcLayers), { label: `from-${stage.index}-${step.index}` });
-        this.active.add(fromSnap);
-        copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', { root: fromSnap.rootfs, owners: 'keep' });
+      try {
+        if ((step.kind === 'COPY' || step.kind === 'ADD') && step.from) {
+          const srcLayers = step.from.type === 'stage' ? (await this.stageResult(step.from.index)).layers : (await this.resolveImage(step.from.ref)).layers;
+          const snapshotter = await this.getSnapshotter();
+          fromSnap = await snapshotter.prepare(await this.lowers(srcLayers), { label: `from-${stage.index}-${step.index}` });
+          this.active.add(fromSnap);
+          copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', { root: fromSnap.rootfs, owners: 'keep' });
+        }
+      } catch (e) {
+        const snap = await prepared.catch(() => undefined);
+        if (snap) {
+          await snap.discard().catch(() => undefined);
+          this.active.delete(snap);
+        }
+        throw e;
       }
-      const t0 = performance.now();
-      const { snap } = await this.withSnapshot(layers, `s${stage.index}-${step.index}`, async (snap) => {
+      const { snap } = await this.withSnapshot(prepared, async (snap) => {
         switch (step.kind) {
           case 'RUN':
             await this.execRun(stage, step, state, snap.rootfs, vertex);
@@ -724,4 +778,35 @@ function isGitAddSource(src: string): boolean {
   if (isGitSource(src)) return true;
   if (!/^file:\/\//i.test(src)) return false;
   return /\.git\/?$/.test(src.split('#', 1)[0]!);
+}
+
+/** The stages whose results a step reads (COPY --from, RUN --mount from=). */
+function stagesNeeded(step: Step): number[] {
+  if ((step.kind === 'COPY' || step.kind === 'ADD') && step.from?.type === 'stage') return [step.from.index];
+  if (step.kind === 'RUN') return step.mounts.flatMap((m) => (m.from?.type === 'stage' ? [m.from.index] : []));
+  return [];
+}
+
+/** A FIFO counting semaphore: p-limit's bound, but a holder can give its slot up while it waits. */
+class Slots {
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.free = Math.max(1, size);
+  }
+
+  acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.queue.push(resolve));
+  }
+
+  release(): void {
+    const next = this.queue.shift();
+    if (next) next();
+    else this.free++;
+  }
 }
