@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** A temp file name next to `target` (same filesystem, so rename is atomic); tagged with our pid for GC. */
@@ -33,6 +33,16 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string,
     throw e;
   }
   if (durable) await syncDir(dirname(target));
+}
+
+/** A small file written by writeFileAtomic, or undefined when it does not exist (yet, or any more). */
+export async function readFileIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
 }
 
 /** Makes a rename durable. Best effort: some filesystems refuse fsync on directories. */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Descriptor, parseDescriptor } from '../image/descriptor.js';
 import { object, parseJson, string } from '../image/validate.js';
-import { writeFileAtomic } from './atomic.js';
+import { readFileIfExists, writeFileAtomic } from './atomic.js';
 import type { ImageRecord, ImageStore } from './image-store.js';
 import { normalizeName } from './names.js';
 
@@ -58,13 +58,8 @@ export class FsImageStore implements ImageStore {
   }
 
   private async read(file: string): Promise<ImageRecord | undefined> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    }
+    const text = await readFileIfExists(file);
+    if (text === undefined) return undefined;
     const o = object(parseJson(text, file), file);
     return { name: string(o.name, `${file}: name`), target: parseDescriptor(o.target, `${file}: target`) };
   }

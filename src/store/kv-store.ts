@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Digest, isDigest } from '../image/digest.js';
-import { writeFileAtomic } from './atomic.js';
+import { readFileIfExists, writeFileAtomic } from './atomic.js';
 
 /** One entry of a key-value namespace. */
 export interface KvEntry<T = unknown> {
@@ -79,13 +79,8 @@ export class KvNamespace {
 }
 
 async function readEntry<T>(file: string): Promise<KvEntry<T> | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readFileIfExists(file);
+  if (text === undefined) return undefined;
   let o: Partial<KvEntry<T>>;
   try {
     o = JSON.parse(text) as Partial<KvEntry<T>>;
