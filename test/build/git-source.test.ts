@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { lstat, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveGitRepos } from '../helpers/git-http.js';
 import { fetchGitSource, GitSourceError, isGitSource, parseGitSource } from '../../src/build/sources/git.js';
 
 let root: string;
@@ -22,54 +23,6 @@ function git(args: string[], cwd = work): string {
     encoding: 'utf8',
     env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x', GIT_AUTHOR_DATE: '2020-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2020-01-01T00:00:00Z' },
   }).trim();
-}
-
-/**
- * `git http-backend` (git's own smart-HTTP CGI) behind a node:http server on a loopback ephemeral
- * port: the same protocol an https remote speaks, minus TLS.
- */
-function serveRepos(projectRoot: string): Promise<Server> {
-  const s = createServer((req, res) => {
-    requests++;
-    const url = new URL(req.url ?? '/', 'http://x');
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        ...process.env,
-        GIT_PROJECT_ROOT: projectRoot,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method ?? 'GET',
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        REMOTE_ADDR: '127.0.0.1',
-        ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-        ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
-      },
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    req.pipe(cgi.stdin);
-    let head = Buffer.alloc(0);
-    let headersDone = false;
-    cgi.stdout.on('data', (chunk: Buffer) => {
-      if (headersDone) return void res.write(chunk);
-      head = Buffer.concat([head, chunk]);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      headersDone = true;
-      let status = 200;
-      for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon).trim();
-        const value = line.slice(colon + 1).trim();
-        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
-        else res.setHeader(name, value);
-      }
-      res.writeHead(status);
-      res.write(head.subarray(end + 4));
-    });
-    cgi.stdout.on('end', () => res.end());
-  });
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
 }
 
 beforeAll(async () => {
@@ -100,7 +53,7 @@ beforeAll(async () => {
   git(['commit', '-q', '-am', 'v2']);
   commits.main = git(['rev-parse', 'HEAD']);
   git(['clone', '-q', '--bare', work, join(repos, 'repo.git')], root);
-  server = await serveRepos(repos);
+  server = await serveGitRepos(repos, () => requests++);
   httpUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/repo.git`;
   fileUrl = `file://${join(repos, 'repo.git')}`;
 });

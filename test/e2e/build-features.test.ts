@@ -1,6 +1,6 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { loadImage } from '../../src/image/image.js';
 import { loadOciLayout } from '../../src/store/oci-layout.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { runCli } from '../helpers/cli.js';
+import { serveGitRepos } from '../helpers/git-http.js';
 
 // The build features of issue 8 through the real CLI: runc over overlayfs (we are root here), a
 // git http-backend on loopback. Nothing is mocked.
@@ -79,45 +80,6 @@ async function filesContaining(dir: string, needle: string): Promise<string[]> {
 
 function git(args: string[], cwd: string): string {
   return execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' } }).trim();
-}
-
-/** git's smart-HTTP CGI behind node:http on an ephemeral loopback port. */
-function serveGit(projectRoot: string): Promise<Server> {
-  const server = createHttpServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const cgi = spawn('git', ['http-backend'], {
-      env: {
-        ...process.env,
-        GIT_PROJECT_ROOT: projectRoot,
-        GIT_HTTP_EXPORT_ALL: '1',
-        PATH_INFO: decodeURIComponent(url.pathname),
-        QUERY_STRING: url.search.slice(1),
-        REQUEST_METHOD: req.method ?? 'GET',
-        CONTENT_TYPE: req.headers['content-type'] ?? '',
-        ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
-      },
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    req.pipe(cgi.stdin);
-    const chunks: Buffer[] = [];
-    cgi.stdout.on('data', (c: Buffer) => chunks.push(c));
-    cgi.stdout.on('end', () => {
-      // CGI output: headers, a blank line, the body. Small repositories: buffering is fine in a test.
-      const all = Buffer.concat(chunks);
-      const end = all.indexOf('\r\n\r\n');
-      let status = 200;
-      for (const line of all.subarray(0, end).toString('latin1').split('\r\n')) {
-        const colon = line.indexOf(':');
-        const name = line.slice(0, colon).trim();
-        const value = line.slice(colon + 1).trim();
-        if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
-        else if (name) res.setHeader(name, value);
-      }
-      res.writeHead(status);
-      res.end(all.subarray(end + 4));
-    });
-  });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
 }
 
 beforeAll(async () => {
@@ -276,7 +238,7 @@ describe('ADD of a git repository', () => {
     git(['tag', 'v1'], src);
     const repos = join(work, 'repos');
     git(['clone', '-q', '--bare', src, join(repos, 'app.git')], work);
-    server = await serveGit(repos);
+    server = await serveGitRepos(repos);
     const http = `http://127.0.0.1:${(server.address() as AddressInfo).port}/app.git`;
     const file = `file://${join(repos, 'app.git')}`;
 
