@@ -1,5 +1,7 @@
 // Helpers the bench cases share: ports, waiting for a server, timing a command.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 
 /** A loopback port free right now (for peers such as docker-registry that need one named). */
@@ -38,4 +40,21 @@ export function timed(cmd, args, opts = {}) {
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
+}
+
+/** Debian's docker-registry (distribution) on a free loopback port, storing under `root`. */
+export async function startDistribution(root) {
+  const port = await freePort();
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${root}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn('/usr/bin/docker-registry', ['serve', join(root, 'config.yml')], { stdio: 'ignore' });
+  await waitHttp(`http://127.0.0.1:${port}/v2/`);
+  return {
+    host: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise((r) => {
+        child.once('exit', r);
+        child.kill('SIGTERM');
+      }),
+  };
 }

@@ -4,11 +4,11 @@
 // (`buildah bud --isolation chroot --network host --layers --storage-driver overlay`) in the same run.
 // No-op and edit figures are medians of three runs (the machine is shared); cold is one run per store.
 // The base image is served by a loopback docker-registry; both builders pull it once before timing.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, median, timed, waitHttp } from '../lib.js';
+import { median, startDistribution, timed } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -21,14 +21,10 @@ const REPEAT = 3;
 
 export default async function (ctx) {
   if (!existsSync(join(repo, 'dist'))) throw new Error('run npm run build first');
-  const port = await freePort();
-  const regRoot = join(ctx.tmp, 'registry');
-  mkdirSync(regRoot);
-  writeFileSync(join(regRoot, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regRoot}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const reg = spawn('/usr/bin/docker-registry', ['serve', join(regRoot, 'config.yml')], { stdio: 'ignore' });
+  const reg = await startDistribution(join(ctx.tmp, 'registry'));
+  const host = reg.host;
   try {
-    await waitHttp(`http://127.0.0.1:${port}/v2/`);
-    const base = `127.0.0.1:${port}/library/busybox:latest`;
+    const base = `${host}/library/busybox:latest`;
     execFileSync(join(repo, 'testdata/make-busybox-image.sh'), [join(ctx.tmp, 'bb')], { stdio: 'ignore' });
     execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(ctx.tmp, 'bb')}:latest`, `docker://${base}`], { stdio: 'ignore' });
     const contexts = join(ctx.tmp, 'contexts');
@@ -92,6 +88,6 @@ export default async function (ctx) {
     }
     return results;
   } finally {
-    reg.kill();
+    await reg.close();
   }
 }

@@ -13,7 +13,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, s
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
-import { freePort, waitHttp } from '../lib.js';
+import { startDistribution } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -101,21 +101,7 @@ export function run(cmd, args, env = {}) {
   });
 }
 
-export async function startDistribution(root) {
-  const port = await freePort();
-  mkdirSync(root, { recursive: true });
-  writeFileSync(join(root, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${root}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const child = spawn('/usr/bin/docker-registry', ['serve', join(root, 'config.yml')], { stdio: 'ignore' });
-  await waitHttp(`http://127.0.0.1:${port}/v2/`);
-  return {
-    host: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise((r) => {
-        child.once('exit', r);
-        child.kill('SIGTERM');
-      }),
-  };
-}
+export { startDistribution };
 
 export async function startOurs(root) {
   const { startRegistry } = await import(pathToFileURL(join(repo, 'dist', 'registry-server', 'server.js')).href);

@@ -8,11 +8,11 @@
 // driver (node -e) over the built library: executeBuild, exportCache, openRemoteCache + lookup of
 // every key (what the executor's per-step lookup will do). Peer: buildah 1.28 with
 // `bud --layers --cache-to REPO` then, on fresh storage, `bud --layers --cache-from REPO`.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { freePort, timed, waitHttp } from '../lib.js';
+import { startDistribution, timed } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -60,14 +60,9 @@ try {
 
 export default async function (ctx) {
   if (!existsSync(join(repo, 'dist', 'src', 'build', 'remote-cache', 'index.js'))) throw new Error('run npm run build first');
-  const port = await freePort();
-  const regRoot = join(ctx.tmp, 'registry');
-  mkdirSync(regRoot);
-  writeFileSync(join(regRoot, 'config.yml'), `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${regRoot}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  const reg = spawn('/usr/bin/docker-registry', ['serve', join(regRoot, 'config.yml')], { stdio: 'ignore' });
-  const host = `127.0.0.1:${port}`;
+  const reg = await startDistribution(join(ctx.tmp, 'registry'));
+  const host = reg.host;
   try {
-    await waitHttp(`http://${host}/v2/`);
     const base = `${host}/library/busybox:latest`;
     execFileSync(join(repo, 'testdata/make-busybox-image.sh'), [join(ctx.tmp, 'bb')], { stdio: 'ignore' });
     execFileSync('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(ctx.tmp, 'bb')}:latest`, `docker://${base}`], { stdio: 'ignore' });
@@ -125,6 +120,6 @@ export default async function (ctx) {
     }
     return results;
   } finally {
-    reg.kill();
+    await reg.close();
   }
 }
