@@ -10,7 +10,7 @@ bash scripts/ensure-node-modules.sh
 demo=${TSBUILD_DEMO_DIR:-$PWD/.tsbuild-demo}
 rm -rf "$demo"
 mkdir -p "$demo"
-tsbuild() { node bin/tsbuild.js "$@"; }
+tsbuild() { bin/tsbuild "$@"; }
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=node_modules/.tsbuild-lock-hash
 want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f dist/src/cli/main.js ]; then
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f dist/bundle/main.js ]; then
   npm run --silent build
 else
   npm ci --no-audit --no-fund

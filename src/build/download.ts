@@ -4,6 +4,20 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { rootCertificates } from 'node:tls';
+import { deferredCaCertificates } from '../net/deferred-ca.js';
+
+/**
+ * Node's fetch, or undici's with the deferred NODE_EXTRA_CA_CERTS trusted when the launcher deferred
+ * them (see net/deferred-ca.ts).
+ */
+async function fetchFollowing(url: string, signal: AbortSignal | undefined): Promise<Response> {
+  const extra = deferredCaCertificates();
+  if (!extra) return fetch(url, { redirect: 'follow', ...(signal ? { signal } : {}) });
+  const undici = await import('undici');
+  const dispatcher = new undici.Agent({ connect: { ca: [...rootCertificates, extra] } });
+  return (await undici.fetch(url, { redirect: 'follow', dispatcher, ...(signal ? { signal } : {}) })) as unknown as Response;
+}
 
 export class DownloadError extends Error {
   override name = 'DownloadError';
@@ -25,7 +39,7 @@ export async function downloadUrl(storeRoot: string, url: string, checksum: stri
   const dir = join(storeRoot, 'build', 'downloads');
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.dl-${randomBytes(8).toString('hex')}`);
-  const res = await fetch(url, { redirect: 'follow', ...(signal ? { signal } : {}) }).catch((e: Error) => {
+  const res = await fetchFollowing(url, signal).catch((e: Error) => {
     throw new DownloadError(`failed to download ${url}: ${e.message}`);
   });
   if (!res.ok || !res.body) throw new DownloadError(`failed to download ${url}: HTTP ${res.status}`);

@@ -7,6 +7,7 @@ import { type CommandEntry, commandEntries, loadAllCommands } from './commands/i
 import { commandHelp, globalHelp } from './help.js';
 import { defaultStoreRoot } from './store-root.js';
 import { needsRootless, reexecRootless } from '../rootless/reexec.js';
+import { restoreForChildren } from '../net/deferred-ca.js';
 
 /** The package version, read from the package.json above this file (src/ in tests, dist/src/ when built). */
 function version(): string {
@@ -72,6 +73,7 @@ export async function main(argv: string[], io: Partial<CommandContext> = {}): Pr
   const stdout = io.stdout ?? process.stdout;
   const stderr = io.stderr ?? process.stderr;
   const env = io.env ?? process.env;
+  restoreForChildren(env);
   try {
     const g = parseGlobals(argv);
     if (g.version) {

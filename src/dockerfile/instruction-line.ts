@@ -2,15 +2,11 @@
  * Splits one logical instruction line into keyword, flags and the rest, as BuildKit's
  * splitCommand/extractBuilderFlags do: moo tokenizes, the nearley grammar gives the structure.
  */
-import { createRequire } from 'node:module';
-import type Nearley from 'nearley';
+import nearley from 'nearley';
 import type { Token } from 'moo';
 import compiled from './generated/dockerfile.js';
 import { instructionLexer, type EscapeToken } from './lexer.js';
 import { trimLeftSpace, trimRightSpace, trimSpace } from './text.js';
-
-// Through require, as moo in lexer.ts: importing CommonJS from ESM costs tens of ms at start-up.
-const nearley = createRequire(import.meta.url)('nearley') as typeof Nearley;
 
 /** A `--flag` word: its text as written, its value with quotes and escapes resolved, its offset. */
 export interface FlagWord {
@@ -79,7 +75,7 @@ class TokenReplay {
 }
 
 const replay = new TokenReplay();
-const grammar = nearley.Grammar.fromCompiled({ ...compiled, Lexer: replay } as unknown as Nearley.CompiledRules);
+const grammar = nearley.Grammar.fromCompiled({ ...compiled, Lexer: replay } as unknown as nearley.CompiledRules);
 
 /**
  * nearley is exact but costs microseconds per token, and a Dockerfile has few distinct line

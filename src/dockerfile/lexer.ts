@@ -8,12 +8,7 @@
  * An unterminated quote runs to the end of the line. The escape token is `\` or, with the escape
  * directive, a backtick, hence one lexer per token.
  */
-import { createRequire } from 'node:module';
-import type Moo from 'moo';
-
-// Loaded through require: importing a CommonJS package from ESM makes Node start its CJS export
-// lexer, which costs tens of milliseconds at every start-up of the CLI.
-const moo = createRequire(import.meta.url)('moo') as typeof Moo;
+import moo from 'moo';
 
 export type EscapeToken = '\\' | '`';
 
@@ -22,7 +17,7 @@ const GAP = '\\t\\v\\f\\r ';
 /** Whitespace between flag words (unicode.IsSpace on ASCII). A logical line never holds a newline. */
 const SPACE = '\\t\\v\\f\\r ';
 
-function build(escape: EscapeToken): Moo.Lexer {
+function build(escape: EscapeToken): moo.Lexer {
   const e = escape === '\\' ? '\\\\' : '`';
   const flagWord = new RegExp(`--(?:[^\\n${SPACE}"'${e}]|${e}[^\\n]?|"(?:[^\\n"${e}]|${e}[^\\n]?)*"?|'(?:[^\\n'${e}]|${e}[^\\n]?)*'?)*`);
   return moo.states({
@@ -43,9 +38,9 @@ function build(escape: EscapeToken): Moo.Lexer {
   });
 }
 
-const lexers: Record<EscapeToken, Moo.Lexer> = { '\\': build('\\'), '`': build('`') };
+const lexers: Record<EscapeToken, moo.Lexer> = { '\\': build('\\'), '`': build('`') };
 
 /** The lexer for the escape token. Parsing is synchronous, so one instance each is enough. */
-export function instructionLexer(escape: EscapeToken): Moo.Lexer {
+export function instructionLexer(escape: EscapeToken): moo.Lexer {
   return lexers[escape];
 }

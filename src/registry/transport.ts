@@ -4,6 +4,7 @@ import { rootCertificates } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
+import { deferredCaCertificates } from '../net/deferred-ca.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -85,14 +86,15 @@ export class Transport {
   private readonly userAgent: string;
 
   constructor(opts: TransportOptions = {}) {
-    const ca = opts.ca ?? (opts.caFile ? readFileSync(opts.caFile) : undefined);
+    const own = opts.ca ?? (opts.caFile ? readFileSync(opts.caFile) : undefined);
+    const ca = [own?.toString(), deferredCaCertificates()].filter((c): c is string => c !== undefined);
     this.agent = new Agent({
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       headersTimeout: 120_000,
       bodyTimeout: opts.bodyTimeoutMs ?? 120_000,
       // Node's `ca` replaces the default roots; keep them so a private CA adds rather than narrows.
-      ...(ca ? { connect: { ca: [...rootCertificates, ca.toString()] } } : {}),
+      ...(ca.length > 0 ? { connect: { ca: [...rootCertificates, ...ca] } } : {}),
     });
     this.insecure = new Set((opts.insecureRegistries ?? []).map((h) => h.toLowerCase()));
     this.retries = opts.retries ?? 5;

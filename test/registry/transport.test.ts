@@ -63,6 +63,19 @@ describe('TLS with a custom CA bundle', () => {
     expect((err as Error).message).toContain(`127.0.0.1:${port}`);
   });
 
+  it('trusts the NODE_EXTRA_CA_CERTS bundle the launcher deferred', async () => {
+    process.env.TSBUILD_DEFERRED_CA_CERTS = `${dir}/ca.pem`;
+    try {
+      const t = new Transport({ retries: 0 });
+      const res = await t.request({ method: 'GET', url: `https://127.0.0.1:${port}/v2/` });
+      expect(res.status).toBe(200);
+      await res.body.dump();
+      await t.close();
+    } finally {
+      delete process.env.TSBUILD_DEFERRED_CA_CERTS;
+    }
+  });
+
   it('reports a refused connection as one clear line naming the registry', async () => {
     const client = new RegistryClient({ transportOptions: { retries: 1, backoffMs: 1 } });
     const err = await client.ping('127.0.0.1:1').catch((e: unknown) => e);

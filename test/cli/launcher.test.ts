@@ -1,0 +1,46 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { deferredCaCertificates, restoreForChildren } from '../../src/net/deferred-ca.js';
+
+const repo = join(import.meta.dirname, '..', '..');
+const launcher = join(repo, 'bin', 'tsbuild');
+
+describe('bin/tsbuild launcher', () => {
+  it('starts Node without NODE_EXTRA_CA_CERTS, hands the path over, and passes the arguments', () => {
+    // A stand-in `node` first on PATH shows what the launcher execs, and with which environment.
+    const fake = mkdtempSync(join(tmpdir(), 'tsbuild-launcher-'));
+    writeFileSync(join(fake, 'node'), '#!/bin/sh\necho "args=$*"\necho "extra=${NODE_EXTRA_CA_CERTS-unset}"\necho "deferred=${TSBUILD_DEFERRED_CA_CERTS-unset}"\n');
+    chmodSync(join(fake, 'node'), 0o755);
+    const env = { ...process.env, PATH: `${fake}:${process.env.PATH}` };
+    const withCa = spawnSync(launcher, ['build', '-t', 'x y', '.'], { encoding: 'utf8', env: { ...env, NODE_EXTRA_CA_CERTS: '/certs/extra.pem' } });
+    expect(withCa.status).toBe(0);
+    expect(withCa.stdout).toContain(`args=${join(repo, 'bin', 'tsbuild.js')} build -t x y .`);
+    expect(withCa.stdout).toContain('extra=unset');
+    expect(withCa.stdout).toContain('deferred=/certs/extra.pem');
+    const without = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { ...env, NODE_EXTRA_CA_CERTS: '' } });
+    expect(without.stdout).toContain('deferred=unset');
+  });
+});
+
+describe('deferred CA certificates', () => {
+  it('puts NODE_EXTRA_CA_CERTS back for children, without overriding one that is set', () => {
+    const env: NodeJS.ProcessEnv = { TSBUILD_DEFERRED_CA_CERTS: '/x.pem' };
+    restoreForChildren(env);
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/x.pem');
+    const set: NodeJS.ProcessEnv = { TSBUILD_DEFERRED_CA_CERTS: '/x.pem', NODE_EXTRA_CA_CERTS: '/y.pem' };
+    restoreForChildren(set);
+    expect(set.NODE_EXTRA_CA_CERTS).toBe('/y.pem');
+  });
+
+  it('reads the handed-over bundle, and nothing when none was handed over or it is unreadable', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-ca-'));
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+    writeFileSync(join(dir, 'ca.pem'), pem);
+    expect(deferredCaCertificates({ TSBUILD_DEFERRED_CA_CERTS: join(dir, 'ca.pem') })).toBe(pem);
+    expect(deferredCaCertificates({})).toBeUndefined();
+    expect(deferredCaCertificates({ TSBUILD_DEFERRED_CA_CERTS: join(dir, 'missing.pem') })).toBeUndefined();
+  });
+});
