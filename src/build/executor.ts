@@ -69,6 +69,24 @@ export interface LayerRef {
   diffId: Digest;
 }
 
+/**
+ * A layer a step has just made, while its blob is still being written in the background: its upper
+ * dir already serves as a lower for the stage's next steps, so writing the tar (hashing, fsync) of
+ * one step overlaps running the next. The stage commits it (renames the dir into the snapshot
+ * cache) once it is written and nothing of the stage is mounted any more.
+ */
+interface PendingLayer {
+  readonly dir: string;
+  readonly snap: ActiveSnapshot;
+  readonly layer: Promise<LayerRef>;
+}
+
+type StageLayer = LayerRef | PendingLayer;
+
+function isPending(l: StageLayer): l is PendingLayer {
+  return 'layer' in l;
+}
+
 /** The result of a stage: its final key, config (history included) and layers. */
 export interface StageResult {
   index: number;
@@ -132,16 +150,20 @@ class Executor {
   private readonly epochTime: string | undefined;
   private readonly active = new Set<ActiveSnapshot>();
   private readonly pendingHold: Digest[] = [];
-  private readonly used = new Map<number, Map<CacheKey, CacheRecord>>();
+  /** The first layer that failed to write in the background; it cancelled the build. */
+  private layerFailure: Error | undefined;
+  /** Cache records of the steps each stage used, in step order (a pending step's as a promise). */
+  private readonly used = new Map<number, Map<CacheKey, CacheRecord | Promise<CacheRecord>>>();
 
-  private recordUsed(stage: number, key: CacheKey, rec: CacheRecord): void {
+  private recordUsed(stage: number, key: CacheKey, rec: CacheRecord | Promise<CacheRecord>): void {
     let m = this.used.get(stage);
     if (!m) this.used.set(stage, (m = new Map()));
     m.set(key, rec);
   }
 
-  private cacheRecords(): BuildResult['cacheRecords'] {
-    const all = [...this.used.values()].flatMap((m) => [...m]);
+  /** Called once every stage has finished, so every record is settled. */
+  private async cacheRecords(): Promise<BuildResult['cacheRecords']> {
+    const all = await Promise.all([...this.used.values()].flatMap((m) => [...m]).map(async ([k, r]): Promise<[CacheKey, CacheRecord]> => [k, await r]));
     const finalKeys: CacheKey[] = [];
     for (let s: Stage | undefined = this.graph.stages[this.graph.target]; s; s = s.base.type === 'stage' ? this.graph.stages[s.base.index] : undefined) {
       finalKeys.push(...(this.used.get(s.index)?.keys() ?? []));
@@ -170,7 +192,8 @@ class Executor {
   }
 
   async close(): Promise<void> {
-    for (const s of this.active) await s.discard().catch(() => undefined);
+    // Newest first: a pending layer's dir may be a lower of a later step's mount.
+    for (const s of [...this.active].reverse()) await s.discard().catch(() => undefined);
     this.active.clear();
     await this.checksums?.save().catch(() => undefined);
     await this.hold?.release().catch(() => undefined);
@@ -209,7 +232,7 @@ class Executor {
     if (cancelled) throw cancelled.reason;
     const target = await this.results.get(this.graph.target)!;
     const image = await this.writeFinalImage(target);
-    return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: this.cacheRecords() };
+    return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: await this.cacheRecords() };
   }
 
   private readonly slots: Slots;
@@ -310,7 +333,7 @@ class Executor {
 
     // The base: its config, layers, key and the environment its steps expand against.
     let config: ImageConfig;
-    let layers: LayerRef[];
+    let base: LayerRef[];
     let key: CacheKey;
     let baseState: StageBaseState;
     let onbuild: StageInstruction[] = [];
@@ -320,7 +343,7 @@ class Executor {
     if (stage.base.type === 'scratch') {
       fromVertex.cached();
       config = baseStageConfig(undefined, stage.platform);
-      layers = [];
+      base = [];
       key = baseKey({ type: 'scratch' }, platform);
       baseState = baseFromImageEnv([], stage.platform.os);
     } else if (stage.base.type === 'image') {
@@ -331,7 +354,7 @@ class Executor {
       });
       fromVertex.done();
       config = baseStageConfig(img.config, stage.platform);
-      layers = img.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffId }));
+      base = img.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffId }));
       key = baseKey({ type: 'image', digest: img.descriptor.digest }, platform);
       baseState = baseFromImageEnv(img.config.config?.Env ?? [], stage.platform.os);
       onbuild = await this.onbuildTriggers(img.config.config?.OnBuild ?? []);
@@ -339,34 +362,63 @@ class Executor {
       fromVertex.cached();
       const parent = await this.stageResult(stage.base.index);
       config = baseStageConfig(parent.config, stage.platform);
-      layers = [...parent.layers];
+      base = [...parent.layers];
       key = baseKey({ type: 'stage', key: parent.key }, platform);
       baseState = parent.final;
     }
-    await this.hold!.add(layers.map((l) => l.descriptor.digest));
+    await this.hold!.add(base.map((l) => l.descriptor.digest));
+    const layers: StageLayer[] = [...base];
 
     const instructions: StageInstruction[] = [...onbuild, ...stage.steps.map((s) => ({ instruction: s.instruction, ...(s.onbuild ? { onbuild: true } : {}) }))];
     const expanded = expandInstructions(this.graph, stage, instructions, baseState);
     const state: StageImageState = { config, cmdSet: false };
     const noCache = this.noCacheFor(stage);
     let n = 1;
-    for (const step of expanded.steps) {
-      this.checkAborted();
-      if (!LAYER_KINDS.has(step.kind)) {
-        key = stepKey(key, step);
-        applyMetadata(state, step, this.epochTime);
+    try {
+      for (const step of expanded.steps) {
+        this.checkAborted();
+        if (!LAYER_KINDS.has(step.kind)) {
+          key = stepKey(key, step);
+          applyMetadata(state, step, this.epochTime);
+          continue;
+        }
+        n++;
+        await this.waitStages(stagesNeeded(step));
+        const name = `[${label}${n}/${layerSteps + 1}] ${displayInstruction(step.instruction)}`;
+        const result = await this.layerStep(stage, step, state, layers, key, name, noCache);
+        key = result.key;
+        if (result.layer) layers.push(result.layer);
+      }
+    } catch (e) {
+      // A layer that failed to write cancelled the build: its error is the one to report.
+      throw this.layerFailure ?? e;
+    }
+    const written = await this.commitLayers(layers);
+    state.config.rootfs = { type: 'layers', diff_ids: written.map((l) => l.diffId) };
+    if (this.pendingHold.length > 0) await this.hold!.add(this.pendingHold.splice(0));
+    return { index, key, config: state.config, layers: written, final: expanded.final };
+  }
+
+  /**
+   * Waits for the stage's layers still being written and moves their dirs into the snapshot cache,
+   * now that none of the stage's mounts use them as lowers.
+   */
+  private async commitLayers(layers: StageLayer[]): Promise<LayerRef[]> {
+    const { commitSnapshot } = await import('./snapshot/layer-cache.js');
+    const out: LayerRef[] = [];
+    for (const l of layers) {
+      if (!isPending(l)) {
+        out.push(l);
         continue;
       }
-      n++;
-      await this.waitStages(stagesNeeded(step));
-      const name = `[${label}${n}/${layerSteps + 1}] ${displayInstruction(step.instruction)}`;
-      const result = await this.layerStep(stage, step, state, layers, key, name, noCache);
-      key = result.key;
-      if (result.layer) layers.push(result.layer);
+      const layer = await l.layer;
+      await commitSnapshot(this.store.root, l.dir, layer.diffId);
+      // The upper dir has moved out: this drops the emptied working dir around it.
+      await l.snap.discard();
+      this.active.delete(l.snap);
+      out.push(layer);
     }
-    state.config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffId) };
-    if (this.pendingHold.length > 0) await this.hold!.add(this.pendingHold.splice(0));
-    return { index, key, config: state.config, layers, final: expanded.final };
+    return out;
   }
 
   /** ONBUILD triggers of a base image, parsed as Dockerfile instructions. */
@@ -382,11 +434,11 @@ class Executor {
     stage: Stage,
     step: Step,
     state: StageImageState,
-    layers: LayerRef[],
+    layers: StageLayer[],
     parentKey: CacheKey,
     name: string,
     noCache: boolean,
-  ): Promise<{ key: CacheKey; layer?: LayerRef }> {
+  ): Promise<{ key: CacheKey; layer?: StageLayer }> {
     const conf = (state.config.config ??= {});
     let createdBy: string;
     let copyPlan: CopyPlan | undefined;
@@ -449,15 +501,25 @@ class Executor {
         }
       }
       vertex.start();
-      const layer = await this.executeStep(stage, step, state, layers, vertex, copyPlan);
+      const made = await this.executeStep(stage, step, state, layers, vertex, copyPlan);
       const history = layerHistoryEntry(createdBy!, this.epochTime ?? isoTime(new Date()));
       if (step.kind === 'WORKDIR') history.created_by = createdBy!;
       (state.config.history ??= []).push(history);
-      await this.cache.set(key, { layer, history });
-      this.recordUsed(stage.index, key, { layer, history });
+      const record = made.layer.then(async (layer) => {
+        await this.cache.set(key, { layer, history });
+        return { layer, history };
+      });
+      const pending: PendingLayer = { ...made, layer: record.then((r) => r.layer) };
+      // Failing to write the layer fails the build at once, under this step's name.
+      pending.layer.catch((e: Error) => {
+        if (e instanceof BuildCancelledError) return;
+        this.layerFailure ??= e;
+        this.abort.abort(e);
+      });
+      this.recordUsed(stage.index, key, record);
       this.executed++;
       vertex.done();
-      return { key, layer };
+      return { key, layer: pending };
     } catch (e) {
       if (e instanceof BuildError || e instanceof BuildCancelledError) {
         vertex.error(e.message);
@@ -537,7 +599,7 @@ class Executor {
     );
   }
 
-  /** A read-only view of `layers` for a `from=` mount, discarded with the step's mounts. */
+  /** A read-only view of `layers` (finished stages' or images') for a `from=` mount, discarded with the step's mounts. */
   private async mountLayers(layers: LayerRef[], label: string): Promise<MountedRoot> {
     const snapshotter = await this.getSnapshotter();
     const snap = await snapshotter.prepare(await this.lowers(layers), { label });
@@ -571,14 +633,14 @@ class Executor {
   }
 
   /** Lower snapshot dirs for `layers`, top-most first, unpacking any not yet unpacked. */
-  private async lowers(layers: LayerRef[]): Promise<string[]> {
+  private async lowers(layers: readonly StageLayer[]): Promise<string[]> {
     const { ensureUnpacked } = await import('./snapshot/layer-cache.js');
-    const dirs = await Promise.all(layers.map((l) => ensureUnpacked(this.store, l)));
+    const dirs = await Promise.all(layers.map((l) => (isPending(l) ? l.dir : ensureUnpacked(this.store, l))));
     return dirs.reverse();
   }
 
   /** A writable snapshot over `layers`, tracked so close() discards it if the build stops. */
-  private async prepareSnapshot(layers: LayerRef[], label: string): Promise<ActiveSnapshot> {
+  private async prepareSnapshot(layers: readonly StageLayer[], label: string): Promise<ActiveSnapshot> {
     const snapshotter = await this.getSnapshotter();
     const snap = await snapshotter.prepare(await this.lowers(layers), { label });
     this.active.add(snap);
@@ -597,8 +659,8 @@ class Executor {
     }
   }
 
-  /** Runs a step that missed the cache; returns its stored layer. */
-  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: LayerRef[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<LayerRef> {
+  /** Runs a step that missed the cache; returns its layer, written in the background. */
+  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: readonly StageLayer[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<Omit<PendingLayer, 'layer'> & { layer: Promise<LayerRef> }> {
     const conf = state.config.config ?? {};
     // A COPY --from reads the source stage's (or image's) root filesystem through a read-only view.
     let fromSnap: ActiveSnapshot | undefined;
@@ -648,28 +710,38 @@ class Executor {
       const t1 = performance.now();
       try {
         await snap.release();
-        const t2 = performance.now();
-        this.checkAborted();
-        const [{ writeLayer }, { commitSnapshot }] = await Promise.all([import('../image/layer/write-layer.js'), import('./snapshot/layer-cache.js')]);
-        const tar = writeLayer(snap.upperdir, { diff: 'overlay', ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}), signal: this.signal });
-        const info = await this.store.blobs.write(tar, {}, { hold: this.hold!, signal: this.signal });
-        // Uncompressed: the blob digest is the diff_id. Compression happens on push/export, once.
-        const layer: LayerRef = { descriptor: { mediaType: MediaType.OciLayer, digest: info.digest, size: info.size }, diffId: info.digest };
-        const t3 = performance.now();
-        await commitSnapshot(this.store.root, snap.upperdir, layer.diffId);
-        this.active.delete(snap);
-        if (process.env.TSBUILD_TRACE) process.stderr.write(`trace ${step.kind} run=${(t1 - t0).toFixed(0)} release=${(t2 - t1).toFixed(0)} layer=${(t3 - t2).toFixed(0)} commit=${(performance.now() - t3).toFixed(0)}\n`);
-        return layer;
       } catch (e) {
         await snap.discard().catch(() => undefined);
         this.active.delete(snap);
         throw e;
       }
+      const t2 = performance.now();
+      this.checkAborted();
+      // The snapshot stays in `active` until its stage commits it: close() discards it otherwise.
+      const layer = this.writeStepLayer(snap.upperdir, vertex.name, step).then((l) => {
+        if (process.env.TSBUILD_TRACE) process.stderr.write(`trace ${step.kind} run=${(t1 - t0).toFixed(0)} release=${(t2 - t1).toFixed(0)} layer=${(performance.now() - t2).toFixed(0)}\n`);
+        return l;
+      });
+      return { dir: snap.upperdir, snap, layer };
     } finally {
       if (fromSnap) {
         await fromSnap.discard().catch(() => undefined);
         this.active.delete(fromSnap);
       }
+    }
+  }
+
+  /** The uncompressed layer tar of a finished step's upper dir, written to the store. */
+  private async writeStepLayer(upperdir: string, name: string, step: Step): Promise<LayerRef> {
+    try {
+      const { writeLayer } = await import('../image/layer/write-layer.js');
+      const tar = writeLayer(upperdir, { diff: 'overlay', ...(this.opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.opts.sourceDateEpoch } : {}), signal: this.signal });
+      const info = await this.store.blobs.write(tar, {}, { hold: this.hold!, signal: this.signal });
+      // Uncompressed: the blob digest is the diff_id. Compression happens on push/export, once.
+      return { descriptor: { mediaType: MediaType.OciLayer, digest: info.digest, size: info.size }, diffId: info.digest };
+    } catch (e) {
+      if (this.signal.aborted) throw new BuildCancelledError();
+      throw new BuildError(name, displayInstruction(step.instruction), `writing the layer: ${(e as Error).message}`);
     }
   }
 
