@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, symlink, writeFile, stat } from 'node:fs/promises';
-import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, symlinkSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, openSync, readFileSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import pLimit from 'p-limit';
 import { checksumEntries, cleanSource, listMatch, resolveSource, type SourceEntry, type SourceMatch, type SourceTree } from '../context/source-tree.js';
@@ -133,6 +133,35 @@ function clearSync(w: RootWriter, host: string): void {
 }
 
 /**
+ * Copies a small file: its content read whole, the new file written and given owner, mode and time
+ * through its descriptor. On the overlay every path lookup walks the lower layers, so one open
+ * instead of copyFile's plus a lookup each for chown, chmod and utimes halves the cost per file.
+ */
+function copySmallFileSync(w: RootWriter, src: string, host: string, uid: number, gid: number, mode: number, mtime: Date): void {
+  const content = readFileSync(src);
+  let fd: number;
+  try {
+    fd = openSync(host, EXCLUSIVE_CREATE, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    clearSync(w, host);
+    fd = openSync(host, EXCLUSIVE_CREATE, 0o600);
+  }
+  try {
+    for (let off = 0; off < content.length; ) off += writeSync(fd, content, off, content.length - off);
+    fchownSync(fd, uid, gid);
+    // After the chown, which clears set-id bits.
+    fchmodSync(fd, mode);
+    futimesSync(fd, mtime, mtime);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** O_EXCL|O_NOFOLLOW: never write through whatever already sits at the name (a symlink above all). */
+const EXCLUSIVE_CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
  * Writes the plan into a mounted root filesystem (the step's overlay), so existing directories
  * and symlinks of the parent layers are honoured and the upper directory becomes the layer.
  */
@@ -238,11 +267,7 @@ export async function executeCopy(plan: CopyPlan, rootfs: string): Promise<void>
       const uid = req.chown ? owner.uid : e.uid;
       const gid = req.chown ? owner.gid : e.gid;
       if (e.kind === 'file') {
-        clearSync(w, host);
-        copyFileSync(e.abs, host);
-        lchownSync(host, uid, gid);
-        chmodSync(host, modeOf(e.mode, false));
-        lutimesSync(host, e.stat.mtime, e.stat.mtime);
+        copySmallFileSync(w, e.abs, host, uid, gid, modeOf(e.mode, false), e.stat.mtime);
       } else if (e.kind === 'symlink') {
         clearSync(w, host);
         symlinkSync(e.linkTarget ?? '', host);
