@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tsbuild and its tests use: runc (and crun) for RUN, busybox-static
 # for the test base image, skopeo, docker-registry, umoci and podman as real peers, buildah for benchmarks and parity,
-# attr (getfattr/setfattr: file xattrs in layers), zstd (reading zstd layers) and uidmap (rootless).
+# attr (getfattr/setfattr: file xattrs in layers), zstd (reading zstd layers), uidmap (rootless), and
+# gcc with libc6-dev for the native syscalls module `npm run build` compiles (optional, but faster).
 # Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
-packages=(runc crun busybox-static skopeo docker-registry umoci buildah apache2-utils git ca-certificates openssl attr zstd uidmap podman)
+packages=(runc crun busybox-static skopeo docker-registry umoci buildah apache2-utils git ca-certificates openssl attr zstd uidmap podman gcc libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

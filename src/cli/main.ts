@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { parseCommandArgs } from './args.js';
 import { type CommandContext, UsageError } from './command.js';
 import { type CommandEntry, commandEntries, loadAllCommands } from './commands/index.js';
@@ -8,21 +6,11 @@ import { commandHelp, globalHelp } from './help.js';
 import { defaultStoreRoot } from './store-root.js';
 import { needsRootless, reexecRootless } from '../rootless/reexec.js';
 import { restoreForChildren } from '../net/deferred-ca.js';
+import { packageInfo } from '../package-root.js';
 
-/** The package version, read from the package.json above this file (src/ in tests, dist/src/ when built). */
+/** The package version (src/ in tests, dist/ when built). */
 function version(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'tsbuild' && pkg.version) return pkg.version;
-    } catch {
-      // not here; keep walking up
-    }
-    const parent = dirname(dir);
-    if (parent === dir) return 'unknown';
-    dir = parent;
-  }
+  return packageInfo()?.version ?? 'unknown';
 }
 
 /** Finds the command named by the leading words of argv (`registry serve` before `registry`). */

@@ -1,13 +1,15 @@
 import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
 import { lutimes } from 'node:fs/promises';
 import { arch } from 'node:os';
 import { inUserNamespace } from '../../rootless/namespace.js';
+import { nativeSyscalls, type Syscalls as NativeSyscalls } from '../../native/syscalls.js';
 
 /**
  * The few filesystem calls Node lacks and overlay snapshots need: the opaque-directory xattr
- * (`trusted.overlay.opaque`) and whiteouts (0/0 character devices, i.e. mknod). Rather than a native
- * addon or an extra Debian package (attr), one short-lived perl process (perl-base is essential in
- * Debian, so always there) makes the raw syscalls for a whole batch of paths at once.
+ * (`trusted.overlay.opaque`) and whiteouts (0/0 character devices, i.e. mknod). The native module
+ * makes them in-process; where it is not built, one short-lived perl process (perl-base is essential
+ * in Debian, so always there) makes the raw syscalls for a whole batch of paths at once.
  */
 
 /**
@@ -18,7 +20,7 @@ export const OPAQUE_XATTR = inUserNamespace() ? 'user.overlay.opaque' : 'trusted
 
 type Op = 'get-opaque' | 'set-opaque' | 'remove-opaque' | 'mknod-whiteout' | 'set-times';
 
-interface Syscalls {
+interface SyscallNumbers {
   lsetxattr: number;
   lgetxattr: number;
   lremovexattr: number;
@@ -26,7 +28,7 @@ interface Syscalls {
   utimensat: number;
 }
 
-const SYSCALLS: Record<string, Syscalls> = {
+const SYSCALLS: Record<string, SyscallNumbers> = {
   x64: { lsetxattr: 189, lgetxattr: 192, lremovexattr: 198, mknodat: 259, utimensat: 280 },
   // The generic syscall table (asm-generic/unistd.h), used by arm64 and riscv64.
   arm64: { lsetxattr: 6, lgetxattr: 9, lremovexattr: 15, mknodat: 33, utimensat: 88 },
@@ -37,7 +39,7 @@ export class FsOpError extends Error {
   override name = 'FsOpError';
 }
 
-function script(s: Syscalls): string {
+function script(s: SyscallNumbers): string {
   // Records on stdin: "op\0path\0arg\0". One result line per record: y / n / ok / E<errno>.
   return `
 $/ = "\\0"; $| = 0;
@@ -68,6 +70,8 @@ const CODES: Record<Op, string> = { 'get-opaque': 'g', 'set-opaque': 's', 'remov
 /** Runs a batch of operations; results in order (`y`/`n` for get-opaque, `ok` otherwise). Throws on any failure. */
 async function runOps(op: Op, paths: string[], args?: string[]): Promise<string[]> {
   if (paths.length === 0) return [];
+  const native = nativeSyscalls();
+  if (native) return paths.map((p, i) => nativeOp(native, op, p, args?.[i] ?? ''));
   const s = SYSCALLS[arch()];
   if (!s) throw new FsOpError(`overlay snapshots are not supported on ${arch()} (no syscall table)`);
   const child = spawn('perl', ['-e', script(s)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -91,6 +95,32 @@ async function runOps(op: Op, paths: string[], args?: string[]): Promise<string[
     if (l.startsWith('E')) throw new FsOpError(`${op} ${paths[i]}: errno ${l.slice(1)}`);
   });
   return lines;
+}
+
+function nativeOp(native: NativeSyscalls, op: Op, path: string, arg: string): string {
+  try {
+    switch (op) {
+      case 'get-opaque':
+        return native.lgetxattr(path, OPAQUE_XATTR)?.toString() === 'y' ? 'y' : 'n';
+      case 'set-opaque':
+        native.lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
+        break;
+      case 'remove-opaque':
+        native.lremovexattr(path, OPAQUE_XATTR);
+        break;
+      case 'mknod-whiteout':
+        native.mknod(path, constants.S_IFCHR, 0, 0);
+        break;
+      case 'set-times': {
+        const [sec, nsec] = arg.split(' ');
+        native.lutimens(path, BigInt(sec!), Number(nsec));
+        break;
+      }
+    }
+    return 'ok';
+  } catch (e) {
+    throw new FsOpError(`${op} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /** Which of these directories carry the overlay opaque mark. */

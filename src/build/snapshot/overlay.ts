@@ -7,6 +7,12 @@ import { firstLine, runTool } from './run-tool.js';
 import type { ActiveSnapshot, PrepareOptions, Snapshotter } from './snapshotter.js';
 import { isWhiteout, lstatOrUndefined, sameMetadata, walkTree } from './tree.js';
 import { ActiveSnapshotBase } from './active-snapshot-base.js';
+import { MNT_DETACH, nativeSyscalls, type Syscalls } from '../../native/syscalls.js';
+
+/** The kernel copies mount options into one page. */
+const MAX_OPTIONS = 4095;
+
+const VOLATILE = ',volatile';
 
 /** The kernel's limit on stacked lower layers (OVL_MAX_STACK). */
 export const MAX_OVERLAY_LOWERS = 500;
@@ -28,10 +34,11 @@ export interface OverlaySnapshotterOptions {
 }
 
 /**
- * Kernel overlayfs. Lower paths are given as one-character-ish names of symlinks in a per-mount
- * directory, and `mount` runs with that directory as its cwd, so the option string (capped by the kernel
- * at one page) stays short however long the snapshot paths are: `lowerdir=0:1:2:...` fits the kernel's
- * 500-layer maximum easily.
+ * Kernel overlayfs, mounted in-process by the native module when the lower dirs' paths fit in the
+ * option string (capped by the kernel at one page). Otherwise the lower paths are given as
+ * one-character-ish names of symlinks in a per-mount directory, and mount(8) runs with that directory
+ * as its cwd, so the option string stays short however long the snapshot paths are:
+ * `lowerdir=0:1:2:...` fits the kernel's 500-layer maximum easily.
  */
 export class OverlaySnapshotter implements Snapshotter {
   readonly kind = 'overlay' as const;
@@ -61,9 +68,14 @@ export class OverlaySnapshotter implements Snapshotter {
       // repeat a lowerdir, which overlayfs refuses; the top-most copy alone stacks the same tree.
       const lowers = parents.length > 0 ? [...new Set(parents)] : [join(dir, 'empty')];
       if (parents.length === 0) await mkdir(lowers[0]!);
-      await Promise.all(lowers.map((p, i) => symlink(p, join(links, i.toString(36)))));
-      const lowerOpt = lowers.map((_, i) => i.toString(36)).join(':');
-      await this.mount(`lowerdir=${lowerOpt},upperdir=${upper},workdir=${work},${BASE_OPTIONS}`, merged, links);
+      const tail = `upperdir=${upper},workdir=${work},${BASE_OPTIONS}`;
+      const direct = `lowerdir=${lowers.join(':')},${tail}`;
+      const native = nativeSyscalls();
+      if (native && direct.length + VOLATILE.length < MAX_OPTIONS) this.mountNative(native, direct, merged);
+      else {
+        await Promise.all(lowers.map((p, i) => symlink(p, join(links, i.toString(36)))));
+        await this.mount(`lowerdir=${lowers.map((_, i) => i.toString(36)).join(':')},${tail}`, merged, links);
+      }
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       throw e;
@@ -71,9 +83,28 @@ export class OverlaySnapshotter implements Snapshotter {
     return new OverlaySnapshot(dir, merged, upper, [...parents]);
   }
 
+  /** In-process, with the lower dirs' full paths (the option string fits in the kernel's page). */
+  private mountNative(native: Syscalls, options: string, target: string): void {
+    if (this.volatileOk) {
+      try {
+        native.mount('overlay', target, 'overlay', 0, `${options}${VOLATILE}`);
+        return;
+      } catch {
+        // Kernels before 5.10 do not know `volatile`; anything else fails the same way without it.
+        this.volatileOk = false;
+      }
+    }
+    try {
+      native.mount('overlay', target, 'overlay', 0, options);
+    } catch (e) {
+      throw new SnapshotError(`overlay mount failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Through mount(8), run in `cwd`, where the lower dirs are short relative symlinks. */
   private async mount(options: string, target: string, cwd: string): Promise<void> {
     if (this.volatileOk) {
-      const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', `${options},volatile`, target], { cwd });
+      const r = await runTool('mount', ['-t', 'overlay', 'overlay', '-o', `${options}${VOLATILE}`, target], { cwd });
       if (r.code === 0) return;
       // Kernels before 5.10 do not know `volatile`; anything else fails the same way without it.
       this.volatileOk = false;
@@ -99,6 +130,23 @@ class OverlaySnapshot extends ActiveSnapshotBase {
 
 /** Unmounts an overlay; tolerates "not mounted". Lazy detach as a last resort so nothing stays busy. */
 export async function unmount(target: string): Promise<void> {
+  const native = nativeSyscalls();
+  if (native) {
+    try {
+      native.umount(target, 0);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      // EINVAL: not a mount point; ENOENT: gone already.
+      if (code === 'EINVAL' || code === 'ENOENT') return;
+      try {
+        native.umount(target, MNT_DETACH);
+        return;
+      } catch {
+        throw new SnapshotError(`cannot unmount ${target}: ${(e as Error).message}`);
+      }
+    }
+  }
   const r = await runTool('umount', [target]);
   if (r.code === 0) return;
   if (/not mounted|no mount point|not found/i.test(r.stderr)) return;

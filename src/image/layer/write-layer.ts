@@ -51,10 +51,12 @@ async function* generateLayer(dir: string, opts: WriteLayerOptions): AsyncGenera
   const reader = wantXattrs || overlay ? xattrReader() : undefined;
   let xattrs: XattrMap = new Map();
   if (reader) {
-    // One listing pass for the xattr reader; the tree is walked again below, streaming.
-    const paths: { path: string; dir: boolean }[] = [];
-    if (reader.dirsOnly) for await (const it of walk(dir, '', opts)) if (it.st.isDirectory()) paths.push({ path: it.rel, dir: true });
-    xattrs = await reader.read(dir, paths);
+    if (!reader.readOne) {
+      // One listing pass for the xattr reader; the tree is walked again below, streaming.
+      const paths: { path: string; dir: boolean }[] = [];
+      if (reader.dirsOnly) for await (const it of walk(dir, '', opts)) if (it.st.isDirectory()) paths.push({ path: it.rel, dir: true });
+      xattrs = await reader.read(dir, paths);
+    }
   } else if (overlay) {
     throw new Error('reading overlay opaque directories needs getfattr (attr) or GNU tar');
   }
@@ -68,7 +70,7 @@ async function* generateLayer(dir: string, opts: WriteLayerOptions): AsyncGenera
     opts.signal?.throwIfAborted();
     if (batch.full) yield batch.take()!;
     const mtime = clamp(st.mtimeMs);
-    const attrs = xattrs.get(rel);
+    const attrs = reader?.readOne ? reader.readOne(join(dir, rel)) : xattrs.get(rel);
     let entryXattrs: Map<string, Buffer> | undefined;
     if (attrs && wantXattrs) {
       for (const [k, v] of attrs) {

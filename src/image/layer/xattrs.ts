@@ -1,10 +1,12 @@
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
+import { nativeSyscalls, type Syscalls } from '../../native/syscalls.js';
 import { findTool, runTool } from './tools.js';
 
-// Node has no xattr API. Reading uses `getfattr` (Debian's attr package) when present: one
-// process dumps a whole tree. Without it, GNU tar reads the xattrs of directories (enough for
-// overlay's opaque markers) in one pass that reads no file content.
+// Node has no xattr API. The native module reads them in-process, one entry at a time as the layer
+// is written. Without it, `getfattr` (Debian's attr package) dumps a whole tree in one process; without
+// that, GNU tar reads the xattrs of directories (enough for overlay's opaque markers) in one pass that
+// reads no file content.
 
 export type XattrMap = Map<string, Map<string, Buffer>>;
 
@@ -12,15 +14,30 @@ export interface XattrReader {
   /** Xattrs of the paths under `root` (relative, no leading `./`); directories only when `dirsOnly`. */
   dirsOnly: boolean;
   read(root: string, relPaths: { path: string; dir: boolean }[]): Promise<XattrMap>;
+  /** When offered: one entry's xattrs, read as it is met (then `read` is not needed first). */
+  readOne?(path: string): Map<string, Buffer> | undefined;
 }
 
 /** The best reader this machine offers, or undefined when it has neither getfattr nor GNU tar. */
 export function xattrReader(): XattrReader | undefined {
+  const native = nativeSyscalls();
+  if (native) return { dirsOnly: false, read: async () => new Map(), readOne: (path) => readNative(native, path) };
   const getfattr = findTool('getfattr');
   if (getfattr) return { dirsOnly: false, read: (root, paths) => readWithGetfattr(getfattr, root, paths.map((p) => p.path)) };
   const gnuTar = findTool('tar');
   if (gnuTar) return { dirsOnly: true, read: (root, paths) => readWithTar(gnuTar, root, paths.filter((p) => p.dir).map((p) => p.path)) };
   return undefined;
+}
+
+function readNative(native: Syscalls, path: string): Map<string, Buffer> | undefined {
+  const names = native.llistxattr(path);
+  if (names.length === 0) return undefined;
+  const out = new Map<string, Buffer>();
+  for (const name of names) {
+    const value = native.lgetxattr(path, name);
+    if (value) out.set(name, value);
+  }
+  return out.size > 0 ? out : undefined;
 }
 
 async function readWithGetfattr(tool: string, root: string, paths: string[]): Promise<XattrMap> {
@@ -77,11 +94,25 @@ async function readWithTar(tool: string, root: string, dirs: string[]): Promise<
   return out;
 }
 
-/** Sets xattrs with `setfattr --restore` (one process for all); returns how many could not be set. */
+/** Sets xattrs (natively, or with one `setfattr --restore` for all); returns how many could not be set. */
 export async function writeXattrs(root: string, xattrs: XattrMap): Promise<number> {
   let count = 0;
   for (const m of xattrs.values()) count += m.size;
   if (count === 0) return 0;
+  const native = nativeSyscalls();
+  if (native) {
+    let failed = 0;
+    for (const [p, m] of xattrs) {
+      for (const [k, v] of m) {
+        try {
+          native.lsetxattr(`${root.replace(/\/$/, '')}/${p}`, k, v);
+        } catch {
+          failed++;
+        }
+      }
+    }
+    return failed;
+  }
   const setfattr = findTool('setfattr');
   if (!setfattr) return count;
   const lines: string[] = [];
