@@ -19,6 +19,12 @@ export function restoreForChildren(env: NodeJS.ProcessEnv = process.env): void {
   env.NODE_EXTRA_CA_CERTS ??= file;
 }
 
+/** For a child that is tsbuild itself: hand the bundle over deferred again, as the launcher did. */
+export function deferForChild(env: NodeJS.ProcessEnv): void {
+  const file = env[HANDOFF];
+  if (file && env.NODE_EXTRA_CA_CERTS === file) delete env.NODE_EXTRA_CA_CERTS;
+}
+
 let cached: { file: string; pem: string | undefined } | undefined;
 
 /**

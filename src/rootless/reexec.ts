@@ -6,6 +6,7 @@ import type { Writable } from 'node:stream';
 import { RootlessError } from './errors.js';
 import { ROOTLESS_ENV, RUNTIME_ROOT_ENV } from './namespace.js';
 import { checkRootlessPrerequisites, type HostPaths, HOST_PATHS, type RootlessUser } from './prerequisites.js';
+import { deferForChild } from '../net/deferred-ca.js';
 
 /** The commands that run containers or mount snapshots, and so need to be "root" in a user namespace. */
 export const ROOTLESS_COMMANDS = new Set(['build', 'run', 'prune']);
@@ -78,6 +79,8 @@ export async function reexecRootless(argv: string[], io: ReexecIo, opts: ReexecO
     throw new RootlessError(`rootless: cannot enter a user namespace: ${why}`, 'check /etc/subuid, /etc/subgid and that newuidmap/newgidmap are setuid root');
   }
   const env: NodeJS.ProcessEnv = { ...io.env, [ROOTLESS_ENV]: '1', [RUNTIME_ROOT_ENV]: join(runtimeRoot(user.uid, io.env), 'runc') };
+  // The child is this CLI again: it takes the CA bundle deferred, as the launcher handed it over.
+  deferForChild(env);
   const inherit = (s: Writable, std: Writable) => (s === std ? 'inherit' : 'pipe');
   const child = spawn(
     plan.unshare,

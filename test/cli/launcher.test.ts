@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { deferredCaCertificates, restoreForChildren } from '../../src/net/deferred-ca.js';
+import { deferForChild, deferredCaCertificates, restoreForChildren } from '../../src/net/deferred-ca.js';
 
 const repo = join(import.meta.dirname, '..', '..');
 const launcher = join(repo, 'bin', 'tsbuild');
@@ -33,6 +33,17 @@ describe('deferred CA certificates', () => {
     const set: NodeJS.ProcessEnv = { TSBUILD_DEFERRED_CA_CERTS: '/x.pem', NODE_EXTRA_CA_CERTS: '/y.pem' };
     restoreForChildren(set);
     expect(set.NODE_EXTRA_CA_CERTS).toBe('/y.pem');
+  });
+
+  it('hands the bundle over deferred again to a child that is tsbuild itself', () => {
+    const env: NodeJS.ProcessEnv = { TSBUILD_DEFERRED_CA_CERTS: '/x.pem', NODE_EXTRA_CA_CERTS: '/x.pem' };
+    deferForChild(env);
+    expect(env.NODE_EXTRA_CA_CERTS).toBeUndefined();
+    expect(env.TSBUILD_DEFERRED_CA_CERTS).toBe('/x.pem');
+    // A bundle the user set themselves, different from the deferred one, stays.
+    const own: NodeJS.ProcessEnv = { TSBUILD_DEFERRED_CA_CERTS: '/x.pem', NODE_EXTRA_CA_CERTS: '/mine.pem' };
+    deferForChild(own);
+    expect(own.NODE_EXTRA_CA_CERTS).toBe('/mine.pem');
   });
 
   it('reads the handed-over bundle, and nothing when none was handed over or it is unreadable', () => {
