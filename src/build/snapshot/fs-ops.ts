@@ -16,7 +16,9 @@ import { nativeSyscalls, type Syscalls as NativeSyscalls } from '../../native/sy
  * In a user namespace (rootless) trusted.* xattrs are the real root's only: overlayfs is mounted with
  * `userxattr` there and keeps its marks in user.overlay.* instead.
  */
-export const OPAQUE_XATTR = inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+export function opaqueXattr(): string {
+  return inUserNamespace() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
+}
 
 type Op = 'get-opaque' | 'set-opaque' | 'remove-opaque' | 'mknod-whiteout' | 'set-times';
 
@@ -43,7 +45,7 @@ function script(s: SyscallNumbers): string {
   // Records on stdin: "op\0path\0arg\0". One result line per record: y / n / ok / E<errno>.
   return `
 $/ = "\\0"; $| = 0;
-my $name = "${OPAQUE_XATTR}";
+my $name = "${opaqueXattr()}";
 while (defined(my $op = <STDIN>)) {
   chomp $op; my $p = <STDIN>; chomp $p; my $a = <STDIN>; chomp $a;
   my $r;
@@ -101,12 +103,12 @@ function nativeOp(native: NativeSyscalls, op: Op, path: string, arg: string): st
   try {
     switch (op) {
       case 'get-opaque':
-        return native.lgetxattr(path, OPAQUE_XATTR)?.toString() === 'y' ? 'y' : 'n';
+        return native.lgetxattr(path, opaqueXattr())?.toString() === 'y' ? 'y' : 'n';
       case 'set-opaque':
-        native.lsetxattr(path, OPAQUE_XATTR, Buffer.from('y'));
+        native.lsetxattr(path, opaqueXattr(), Buffer.from('y'));
         break;
       case 'remove-opaque':
-        native.lremovexattr(path, OPAQUE_XATTR);
+        native.lremovexattr(path, opaqueXattr());
         break;
       case 'mknod-whiteout':
         native.mknod(path, constants.S_IFCHR, 0, 0);

@@ -23,10 +23,12 @@ export const MAX_OVERLAY_LOWERS = 500;
  * layer writer can read as is and that is valid as a lower of later mounts. `volatile` skips the
  * syncfs of the whole host filesystem at unmount: a step's upper dir is rebuilt if the machine crashes.
  */
-const BASE_OPTIONS = inUserNamespace()
-  ? // Rootless: `userxattr` (kernel 5.11+) keeps overlay's marks in user.* xattrs and implies no redirects.
-    'index=off,metacopy=off,userxattr'
-  : 'index=off,redirect_dir=off,metacopy=off';
+function baseOptions(): string {
+  return inUserNamespace()
+    ? // Rootless: `userxattr` (kernel 5.11+) keeps overlay's marks in user.* xattrs and implies no redirects.
+      'index=off,metacopy=off,userxattr'
+    : 'index=off,redirect_dir=off,metacopy=off';
+}
 
 export interface OverlaySnapshotterOptions {
   /** Where working dirs (upper, work, merged) are made: on the same filesystem as the snapshots. */
@@ -68,7 +70,7 @@ export class OverlaySnapshotter implements Snapshotter {
       // repeat a lowerdir, which overlayfs refuses; the top-most copy alone stacks the same tree.
       const lowers = parents.length > 0 ? [...new Set(parents)] : [join(dir, 'empty')];
       if (parents.length === 0) await mkdir(lowers[0]!);
-      const tail = `upperdir=${upper},workdir=${work},${BASE_OPTIONS}`;
+      const tail = `upperdir=${upper},workdir=${work},${baseOptions()}`;
       const direct = `lowerdir=${lowers.join(':')},${tail}`;
       const native = nativeSyscalls();
       if (native && direct.length + VOLATILE.length < MAX_OPTIONS) this.mountNative(native, direct, merged);
