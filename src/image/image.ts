@@ -3,7 +3,7 @@ import { ImageNotFoundError } from '../store/errors.js';
 import { normalizeName } from '../store/names.js';
 import type { Store } from '../store/store.js';
 import type { Descriptor } from './descriptor.js';
-import { type Digest, isDigest } from './digest.js';
+import { type Digest, digestOf, isDigest } from './digest.js';
 import { ImageFormatError } from './errors.js';
 import { type HistoryEntry, type ImageConfig, layerHistory, parseImageConfig } from './image-config.js';
 import { type AnyManifest, type Index, isIndex, type Manifest, parseManifest, serializeManifest } from './manifest.js';
@@ -149,7 +149,9 @@ export async function writeImage(store: Store, input: WriteImageInput): Promise<
   const docker = input.format === 'docker';
   const config: ImageConfig = { ...input.config, rootfs: { type: 'layers', diff_ids: input.layers.map((l) => l.diffId) } };
   const hold = input.hold ? { hold: input.hold } : {};
-  const configInfo = input.configDescriptor ?? (await store.blobs.writeBytes(Buffer.from(JSON.stringify(config)), {}, hold));
+  // Both blobs are written at once (their fsyncs overlap): the config's digest is known before it is stored.
+  const configBytes = input.configDescriptor ? undefined : Buffer.from(JSON.stringify(config));
+  const configInfo = input.configDescriptor ?? { digest: digestOf(configBytes!), size: configBytes!.length };
   const manifest: Manifest = {
     schemaVersion: 2,
     mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
@@ -158,7 +160,10 @@ export async function writeImage(store: Store, input: WriteImageInput): Promise<
     ...(input.annotations ? { annotations: input.annotations } : {}),
   };
   const bytes = serializeManifest(manifest);
-  const info = await store.blobs.writeBytes(bytes, {}, hold);
+  const [info] = await Promise.all([
+    store.blobs.writeBytes(bytes, {}, hold),
+    configBytes ? store.blobs.writeBytes(configBytes, { digest: configInfo.digest, size: configInfo.size }, hold) : undefined,
+  ]);
   const descriptor: Descriptor = { mediaType: manifest.mediaType, digest: info.digest, size: info.size };
   for (const n of input.names ?? []) await store.images.set(n, descriptor);
   return { descriptor, manifest, config, layers: input.layers.map((l) => ({ descriptor: l.descriptor, diffId: l.diffId })) };
