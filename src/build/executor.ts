@@ -660,7 +660,7 @@ class Executor {
   }
 
   /** Runs a step that missed the cache; returns its layer, written in the background. */
-  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: readonly StageLayer[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<Omit<PendingLayer, 'layer'> & { layer: Promise<LayerRef> }> {
+  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: readonly StageLayer[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<PendingLayer> {
     const conf = state.config.config ?? {};
     // A COPY --from reads the source stage's (or image's) root filesystem through a read-only view.
     let fromSnap: ActiveSnapshot | undefined;
