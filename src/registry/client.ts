@@ -365,8 +365,7 @@ export class RegistryClient {
   private async uploadChunks(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
     let loc = location;
     const scopes = [repositoryScope(repo.repository, 'pull,push')];
-    for (let start = 0; start < desc.size; start += this.chunkSize) {
-      const end = Math.min(desc.size, start + this.chunkSize) - 1;
+    for (const { start, end } of chunkRanges(desc, this.chunkSize)) {
       const res = await this.send(repo.registry, {
         method: 'PATCH',
         path: loc,
@@ -421,6 +420,23 @@ export class RegistryClient {
     }
     return tags;
   }
+}
+
+/**
+ * The byte ranges (`end` inclusive) a blob goes up in: `chunkSize` each, except the first, whose
+ * length is taken from the digest (between half and one and a half chunk sizes), so that uploads
+ * running side by side reach their chunk ends, where a registry may flush what it received to
+ * disk, at different times instead of all stalling at once.
+ */
+export function chunkRanges(desc: { digest: Digest; size: number }, chunkSize: number): { start: number; end: number }[] {
+  const ranges: { start: number; end: number }[] = [];
+  const first = Math.max(1, Math.round(chunkSize * (0.5 + parseInt(desc.digest.slice(-4), 16) / 0x10000)));
+  for (let start = 0; start < desc.size; ) {
+    const end = Math.min(desc.size, start + (start === 0 ? first : chunkSize)) - 1;
+    ranges.push({ start, end });
+    start = end + 1;
+  }
+  return ranges;
 }
 
 /** Progress counting that keeps the body's kind: a stream stays a stream, chunks stay pulled one by one. */

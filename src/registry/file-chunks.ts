@@ -8,6 +8,8 @@ export interface FileChunksOptions {
   chunkSize?: number;
   /** Buffers read into in turn; see fileChunks for why reuse is safe. */
   ring?: number;
+  /** The ring itself, when the caller reuses one across reads (see fileRanges). */
+  buffers?: Buffer[];
   onBytes?: (n: number) => void;
 }
 
@@ -33,7 +35,7 @@ export async function* fileChunks(path: string, range?: { start: number; end: nu
   try {
     let pos = range?.start ?? 0;
     const end = range ? range.end + 1 : (await fh.stat()).size;
-    const ring = Array.from({ length: Math.max(2, Math.min(opts.ring ?? RING, Math.ceil((end - pos) / size) || 1)) }, () => Buffer.allocUnsafe(Math.min(size, Math.max(1, end - pos))));
+    const ring = opts.buffers ?? newRing(end - pos, size, opts.ring ?? RING);
     for (let i = 0; pos < end; i++) {
       const buf = ring[i % ring.length]!;
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, end - pos), pos);
@@ -46,6 +48,32 @@ export async function* fileChunks(path: string, range?: { start: number; end: nu
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * The ranges of one file, read one after another (an upload's chunks, its retries) into one
+ * ring of buffers: a blob sent in many requests allocates the ring once. A read that starts while
+ * another is still going (a request given up early while its body was being sent) gets a ring of
+ * its own, so two reads never share buffers.
+ */
+export function fileRanges(path: string, size: number, opts: FileChunksOptions = {}): OpenChunks {
+  let shared: Buffer[] | undefined;
+  let busy = false;
+  return (range) =>
+    (async function* () {
+      const mine = !busy;
+      busy = true;
+      try {
+        yield* fileChunks(path, range, mine ? { ...opts, buffers: (shared ??= newRing(size, opts.chunkSize ?? CHUNK, opts.ring ?? RING)) } : opts);
+      } finally {
+        if (mine) busy = false;
+      }
+    })();
+}
+
+/** At least two buffers (one being sent, one being read), none bigger than the bytes to read. */
+function newRing(bytes: number, chunkSize: number, count: number): Buffer[] {
+  return Array.from({ length: Math.max(2, Math.min(count, Math.ceil(bytes / chunkSize) || 1)) }, () => Buffer.allocUnsafe(Math.min(chunkSize, Math.max(1, bytes))));
 }
 
 /** Counts what an iterable yields, pulling one chunk at a time (no read-ahead, unlike a Transform). */

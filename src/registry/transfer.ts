@@ -11,7 +11,7 @@ import type { FetchedManifest, OpenBlob, RegistryClient, RepoRef } from './clien
 import { RegistryError } from './errors.js';
 import type { OciLayout } from './oci-layout.js';
 import { type Progress, silentProgress } from './progress.js';
-import { fileChunks, type OpenChunks } from './file-chunks.js';
+import { fileRanges, type OpenChunks } from './file-chunks.js';
 import { counted, verifying } from './verify.js';
 
 /** Where an image's content comes from. */
@@ -177,8 +177,7 @@ export class FileSource implements ImageSource {
   }
 
   openUnverified(desc: Descriptor): OpenChunks {
-    const file = this.blobs.path(desc.digest);
-    return (range) => fileChunks(file, range);
+    return fileRanges(this.blobs.path(desc.digest), desc.size);
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
+import { setFlagsFromString } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
@@ -59,6 +60,21 @@ export interface TransportOptions {
 
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
+let wasmTierUpOff = false;
+
+/**
+ * undici parses HTTP in WebAssembly, and V8 recompiles that parser (one huge function) with its
+ * optimising tier in the background soon after first use: ~30 MB of peak memory and a few hundred
+ * ms of CPU, for code whose speed hardly matters here (a body passes through the parser without
+ * per-byte work). Keeping the baseline (Liftoff) code avoids both. The flag is process-wide and
+ * must be set before the first connection compiles the parser; tsbuild runs no other WebAssembly.
+ */
+function baselineWasmOnly(): void {
+  if (wasmTierUpOff) return;
+  setFlagsFromString('--liftoff-only');
+  wasmTierUpOff = true;
+}
+
 /** Hosts always spoken to in plain HTTP, as docker does: loopback only. */
 export function isLoopbackHost(host: string): boolean {
   const hostname = stripPort(host).toLowerCase();
@@ -86,6 +102,7 @@ export class Transport {
   private readonly userAgent: string;
 
   constructor(opts: TransportOptions = {}) {
+    baselineWasmOnly();
     const own = opts.ca ?? (opts.caFile ? readFileSync(opts.caFile) : undefined);
     const ca = [own?.toString(), deferredCaCertificates()].filter((c): c is string => c !== undefined);
     this.agent = new Agent({
