@@ -17,7 +17,8 @@ import { startDistribution } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
-const cli = join(repo, 'bin', 'tsbuild.js');
+// The installed command (the launcher npm links as `tsbuild`), so start-up is what users get.
+const cli = join(repo, 'bin', 'tsbuild');
 const LAYERS = 4;
 
 /**
@@ -123,9 +124,9 @@ export default async function (ctx) {
     const regT = await start(join(ctx.tmp, `${label}-t`));
     const regS = await start(join(ctx.tmp, `${label}-s`));
     try {
-      const push = await run(process.execPath, [cli, 'copy', `oci:${layout}:bench`, `${regT.host}/bench/img:1`]);
+      const push = await run(cli, ['copy', `oci:${layout}:bench`, `${regT.host}/bench/img:1`]);
       const spush = await run('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${regS.host}/bench/img:1`]);
-      const pull = await run(process.execPath, [cli, '--root', join(ctx.tmp, `${label}-store`), 'pull', `${regT.host}/bench/img:1`]);
+      const pull = await run(cli, ['--root', join(ctx.tmp, `${label}-store`), 'pull', `${regT.host}/bench/img:1`]);
       const spull = await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${regT.host}/bench/img:1`, `oci:${join(ctx.tmp, `${label}-skopeo-oci`)}:bench`]);
       ctx.log(`${label}: push ${(MB / push.s).toFixed(0)} MB/s (skopeo ${(MB / spush.s).toFixed(0)}), pull ${(MB / pull.s).toFixed(0)} MB/s (skopeo ${(MB / spull.s).toFixed(0)})`);
       results.push(
