@@ -64,7 +64,7 @@ export class OverlaySnapshotter implements Snapshotter {
     const merged = join(dir, 'merged');
     const links = join(dir, 'l');
     try {
-      await Promise.all([mkdir(upper), mkdir(work), mkdir(merged), mkdir(links)]);
+      await Promise.all([mkdir(upper), mkdir(work), mkdir(merged)]);
       // overlayfs needs at least one lower: scratch gets an empty one.
       // Identical layers (two RUNs that changed nothing share one content-addressed snapshot) would
       // repeat a lowerdir, which overlayfs refuses; the top-most copy alone stacks the same tree.
@@ -75,6 +75,7 @@ export class OverlaySnapshotter implements Snapshotter {
       const native = nativeSyscalls();
       if (native && direct.length + VOLATILE.length < MAX_OPTIONS) this.mountNative(native, direct, merged);
       else {
+        await mkdir(links);
         await Promise.all(lowers.map((p, i) => symlink(p, join(links, i.toString(36)))));
         await this.mount(`lowerdir=${lowers.map((_, i) => i.toString(36)).join(':')},${tail}`, merged, links);
       }
