@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { close, constants, fstat, fsync, ftruncate, open as openCb, type Stats, writev } from 'node:fs';
+import { close, constants, fdatasync, fstat, fsync, ftruncate, open as openCb, type Stats, writev } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
@@ -91,6 +91,7 @@ export class FilesystemDriver implements StorageDriver {
       stream,
       async commit(opts = {}) {
         if (!stream.writableFinished) throw new Error(`writer for ${path} committed before its stream finished`);
+        await stream.idle();
         try {
           if (opts.sync) await fsFsync(fd);
         } finally {
@@ -178,9 +179,21 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** Appends to an fd we own; unlike fs.WriteStream it can say when no write is in flight. */
+/** Bytes an upload gathers before the disk is asked to start writing them (see FdWriter). */
+const WRITEBACK_EVERY = 32 << 20;
+let writebacks = 0;
+
+/**
+ * Appends to an fd we own; unlike fs.WriteStream it can say when no write is in flight. Every
+ * WRITEBACK_EVERY bytes it starts an fdatasync in the background (one at a time in the process,
+ * never awaited by the writer), so that the disk writes an upload while it arrives and the fsync
+ * that commits the blob finds little left to flush.
+ */
 class FdWriter extends Writable {
   private inFlight: Promise<void> = Promise.resolve();
+  private writeback: Promise<void> = Promise.resolve();
+  private writingBack = false;
+  private sinceWriteback = 0;
 
   constructor(private readonly fd: number) {
     super({ highWaterMark: STREAM_BUFFER });
@@ -190,6 +203,10 @@ class FdWriter extends Writable {
     this.inFlight = new Promise<void>((resolve) => {
       writeAll(this.fd, chunks.map((c) => c.chunk), (e) => {
         resolve();
+        if (!e) {
+          for (const c of chunks) this.sinceWriteback += c.chunk.length;
+          this.startWriteback();
+        }
         cb(e);
       });
     });
@@ -199,8 +216,24 @@ class FdWriter extends Writable {
     this._writev([{ chunk }], cb);
   }
 
-  idle(): Promise<void> {
-    return this.inFlight;
+  private startWriteback(): void {
+    if (this.writingBack || writebacks >= 1 || this.sinceWriteback < WRITEBACK_EVERY) return;
+    writebacks++;
+    this.writingBack = true;
+    this.sinceWriteback = 0;
+    this.writeback = new Promise<void>((resolve) => {
+      fdatasync(this.fd, () => {
+        writebacks--;
+        this.writingBack = false;
+        resolve();
+      });
+    });
+  }
+
+  /** Resolves once no write and no writeback is in flight on the fd. */
+  async idle(): Promise<void> {
+    await this.inFlight;
+    await this.writeback;
   }
 }
 
