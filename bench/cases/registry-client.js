@@ -5,15 +5,17 @@
 //   push: tsbuild copy oci:L:bench HOST/push/x:1   vs  skopeo copy oci:L:bench docker://HOST/...
 //   pull: tsbuild pull HOST/push/x:1 (into a fresh store) vs skopeo copy docker://... oci:DIR
 // Each pusher gets a fresh registry, so nothing is skipped as already present. Figures: MB/s
-// (bytes of blobs / wall time, process start-up included) and the client's peak RSS.
+// (bytes of blobs / wall time, process start-up included) and the client's peak RSS, each the
+// median of TSBUILD_BENCH_REGISTRY_REPS rounds (3); every timed run starts after `sync` on a quiet
+// disk, and the two clients take turns going first.
 // makeLayout, run, startDistribution and startOurs are exported for ad-hoc profiling scripts.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants, crc32, deflateRawSync } from 'node:zlib';
-import { startDistribution } from '../lib.js';
+import { median, startDistribution } from '../lib.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
@@ -109,9 +111,31 @@ export async function startOurs(root) {
   return startRegistry({ addr: '127.0.0.1:0', root });
 }
 
+/** Sum of the busy milliseconds of every block device (io_ticks in /proc/diskstats). */
+function diskBusyMs() {
+  return readFileSync('/proc/diskstats', 'utf8')
+    .split('\n')
+    .reduce((n, line) => n + (Number(line.trim().split(/\s+/)[12]) || 0), 0);
+}
+
+/**
+ * Flushes what the previous steps left dirty and waits (a few seconds at most) for the disk to go
+ * quiet (deleting a GiB keeps it busy with discards for a while), so that every timed run starts
+ * from the same state instead of paying for the one before it.
+ */
+async function settle() {
+  spawnSync('sync');
+  for (let i = 0; i < 20; i++) {
+    const before = diskBusyMs();
+    await new Promise((r) => setTimeout(r, 250));
+    if (diskBusyMs() - before < 25) return;
+  }
+}
+
 export default async function (ctx) {
   if (!existsSync(join(repo, 'dist'))) throw new Error('run npm run build first');
   const mb = Number(process.env.TSBUILD_BENCH_REGISTRY_MB || 1024);
+  const reps = Number(process.env.TSBUILD_BENCH_REGISTRY_REPS || 3);
   const layout = join(ctx.tmp, 'layout');
   const bytes = makeLayout(layout, mb * 1024 * 1024, ctx.log);
   const MB = bytes / 1e6;
@@ -121,24 +145,41 @@ export default async function (ctx) {
     ['tsbuild-registry', startOurs],
   ];
   for (const [label, start] of targets) {
-    const regT = await start(join(ctx.tmp, `${label}-t`));
-    const regS = await start(join(ctx.tmp, `${label}-s`));
-    try {
-      const push = await run(cli, ['copy', `oci:${layout}:bench`, `${regT.host}/bench/img:1`]);
-      const spush = await run('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${regS.host}/bench/img:1`]);
-      const pull = await run(cli, ['--root', join(ctx.tmp, `${label}-store`), 'pull', `${regT.host}/bench/img:1`]);
-      const spull = await run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${regT.host}/bench/img:1`, `oci:${join(ctx.tmp, `${label}-skopeo-oci`)}:bench`]);
-      ctx.log(`${label}: push ${(MB / push.s).toFixed(0)} MB/s (skopeo ${(MB / spush.s).toFixed(0)}), pull ${(MB / pull.s).toFixed(0)} MB/s (skopeo ${(MB / spull.s).toFixed(0)})`);
-      results.push(
-        { name: `push ${mb} MiB/${LAYERS} layers to ${label}`, value: MB / push.s, unit: 'MB/s', better: 'higher', peers: { skopeo: MB / spush.s } },
-        { name: `pull ${mb} MiB/${LAYERS} layers from ${label}`, value: MB / pull.s, unit: 'MB/s', better: 'higher', peers: { skopeo: MB / spull.s } },
-        { name: `push peak RSS (${label})`, value: push.peak / 1e6, unit: 'MB', better: 'lower', peers: { skopeo: spush.peak / 1e6 } },
-        { name: `pull peak RSS (${label})`, value: pull.peak / 1e6, unit: 'MB', better: 'lower', peers: { skopeo: spull.peak / 1e6 } },
-      );
-    } finally {
-      await regT.close();
-      await regS.close();
+    const runs = { push: [], spush: [], pull: [], spull: [] };
+    for (let rep = 0; rep < reps; rep++) {
+      const dir = join(ctx.tmp, `${label}-${rep}`);
+      const regT = await start(join(dir, 't'));
+      const regS = await start(join(dir, 's'));
+      try {
+        const pushes = [
+          ['push', () => run(cli, ['copy', `oci:${layout}:bench`, `${regT.host}/bench/img:1`])],
+          ['spush', () => run('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${regS.host}/bench/img:1`])],
+        ];
+        const pulls = [
+          ['pull', () => run(cli, ['--root', join(dir, 'store'), 'pull', `${regT.host}/bench/img:1`])],
+          ['spull', () => run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${regT.host}/bench/img:1`, `oci:${join(dir, 'skopeo-oci')}:bench`])],
+        ];
+        // Who goes first alternates, so that whatever drifts on the machine is shared.
+        for (const [key, timed] of [...(rep % 2 ? pushes.reverse() : pushes), ...(rep % 2 ? pulls.reverse() : pulls)]) {
+          await settle();
+          runs[key].push(await timed());
+        }
+      } finally {
+        await regT.close();
+        await regS.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const rate = (key) => (MB / runs[key][rep].s).toFixed(0);
+      ctx.log(`${label} #${rep + 1}: push ${rate('push')} MB/s (skopeo ${rate('spush')}), pull ${rate('pull')} MB/s (skopeo ${rate('spull')})`);
     }
+    const rate = (key) => median(runs[key].map((r) => MB / r.s));
+    const peak = (key) => median(runs[key].map((r) => r.peak / 1e6));
+    results.push(
+      { name: `push ${mb} MiB/${LAYERS} layers to ${label}`, value: rate('push'), unit: 'MB/s', better: 'higher', peers: { skopeo: rate('spush') } },
+      { name: `pull ${mb} MiB/${LAYERS} layers from ${label}`, value: rate('pull'), unit: 'MB/s', better: 'higher', peers: { skopeo: rate('spull') } },
+      { name: `push peak RSS (${label})`, value: peak('push'), unit: 'MB', better: 'lower', peers: { skopeo: peak('spush') } },
+      { name: `pull peak RSS (${label})`, value: peak('pull'), unit: 'MB', better: 'lower', peers: { skopeo: peak('spull') } },
+    );
   }
   return results;
 }

@@ -11,7 +11,7 @@ import { type Digest, digestOf } from '../../src/image/digest.js';
 import { parseReference } from '../../src/image/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { copyImage, parseLocation } from '../../src/registry/copy.js';
-import { fileChunks } from '../../src/registry/file-chunks.js';
+import { fileChunks, fileRanges } from '../../src/registry/file-chunks.js';
 import { pull } from '../../src/registry/pull.js';
 import { FsBlobStore } from '../../src/store/fs-blob-store.js';
 import { openStore } from '../../src/store/store.js';
@@ -118,6 +118,36 @@ describe('fileChunks (upload bodies read into a reused ring of buffers)', () => 
     const seen = new Set<ArrayBufferLike>();
     for await (const c of fileChunks(file, undefined, { chunkSize: 65536, ring: 2 })) seen.add(c.buffer);
     expect(seen.size).toBeLessThanOrEqual(2);
+  });
+
+  it('fileRanges: successive ranges share one ring; a range read while another is going gets its own', async () => {
+    const file = join(work, 'ranges.bin');
+    const data = randomBytes(4 * 65536);
+    writeFileSync(file, data);
+    const open = fileRanges(file, data.length, { chunkSize: 65536, ring: 2 });
+    const buffersOf = async (range: { start: number; end: number }) => {
+      const seen = new Set<ArrayBufferLike>();
+      const parts: Buffer[] = [];
+      for await (const c of open(range)) {
+        seen.add(c.buffer);
+        parts.push(Buffer.from(c));
+      }
+      expect(Buffer.concat(parts).equals(data.subarray(range.start, range.end + 1))).toBe(true);
+      return seen;
+    };
+    const first = await buffersOf({ start: 0, end: 131_071 });
+    const second = await buffersOf({ start: 131_072, end: data.length - 1 });
+    expect([...second].every((b) => first.has(b))).toBe(true);
+    // An abandoned read still holds the ring: the next one must not write into its buffers.
+    const abandoned = open({ start: 0, end: data.length - 1 })[Symbol.asyncIterator]();
+    const held = (await abandoned.next()).value as Uint8Array;
+    const copy = Buffer.from(held);
+    const third = await buffersOf({ start: 0, end: data.length - 1 });
+    expect([...third].some((b) => first.has(b))).toBe(false);
+    expect(Buffer.from(held).equals(copy)).toBe(true);
+    await abandoned.return?.(undefined);
+    const fourth = await buffersOf({ start: 0, end: 65_535 });
+    expect([...fourth].every((b) => first.has(b))).toBe(true);
   });
 });
 
