@@ -11,20 +11,24 @@ export interface CacheRecord {
 }
 
 /**
- * key -> result of a layer step, in the store's `build-cache` key-value namespace (one file per key,
- * replaced atomically). An entry whose layer blob is gone (pruned) is a miss, never an error.
+ * key -> result of a layer step, in a key-value namespace of the store (`build-cache` unless told;
+ * one file per key, replaced atomically). An entry whose layer blob is gone (pruned) is a miss,
+ * never an error.
  */
 export class BuildCache {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly namespace = BUILD_CACHE_NAMESPACE,
+  ) {}
 
   async get(key: CacheKey): Promise<CacheRecord | undefined> {
-    const e = await this.store.kv(BUILD_CACHE_NAMESPACE).get<CacheRecord>(key);
+    const e = await this.store.kv(this.namespace).get<CacheRecord>(key);
     if (!e) return undefined;
     if (!(await this.store.blobs.has(e.value.layer.descriptor.digest))) return undefined;
     return e.value;
   }
 
   async set(key: CacheKey, rec: CacheRecord): Promise<void> {
-    await this.store.kv(BUILD_CACHE_NAMESPACE).set(key, rec, { refs: [rec.layer.descriptor.digest] });
+    await this.store.kv(this.namespace).set(key, rec, { refs: [rec.layer.descriptor.digest] });
   }
 }

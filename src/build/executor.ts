@@ -10,11 +10,11 @@ import type { BuildGraph, CopyStep, RunStep, Stage, StageBaseState, Step } from 
 import { baseFromImageEnv, expandInstructions, type StageInstruction } from '../plan/expand-stage.js';
 import type { BlobHold } from '../store/blob-store.js';
 import { ImageNotFoundError } from '../store/errors.js';
-import { BUILD_CACHE_NAMESPACE, type Store } from '../store/store.js';
+import { BUILD_CACHE_NAMESPACE, COPY_DIFF_NAMESPACE, type Store } from '../store/store.js';
 import { BuildCache } from './build-cache.js';
 import type { CacheRecord } from './build-cache.js';
 import type { RemoteCache } from './remote-cache/index.js';
-import { baseKey, type CacheKey, stepKey } from './cache-key.js';
+import { baseKey, type CacheKey, canonicalStep, stepKey } from './cache-key.js';
 import { applyMetadata, baseStageConfig, commandArgs, copyCreatedBy, layerHistoryEntry, runCreatedBy, type StageImageState } from './config.js';
 import { ChecksumCache } from './context/checksum-cache.js';
 import type { IgnoreFilter, SourceTree } from './context/source-tree.js';
@@ -139,6 +139,8 @@ class Executor {
   private readonly store: Store;
   private readonly graph: BuildGraph;
   private readonly cache: BuildCache;
+  /** Layers of COPY steps by what they add alone (copyDiffKey), whatever they were added to. */
+  private readonly copyDiffs: BuildCache;
   private readonly abort = new AbortController();
   private readonly results = new Map<number, Promise<StageResult>>();
   private snapshotter: Promise<Snapshotter> | undefined;
@@ -175,6 +177,7 @@ class Executor {
     this.store = opts.store;
     this.graph = opts.graph;
     this.cache = new BuildCache(opts.store);
+    this.copyDiffs = new BuildCache(opts.store, COPY_DIFF_NAMESPACE);
     this.slots = new Slots(opts.parallelism ?? 2);
     this.epochTime = opts.sourceDateEpoch !== undefined ? isoTime(new Date(opts.sourceDateEpoch * 1000)) : undefined;
     if (opts.signal) {
@@ -501,12 +504,23 @@ class Executor {
         }
       }
       vertex.start();
-      const made = await this.executeStep(stage, step, state, layers, vertex, copyPlan);
+      const made = await this.executeStep(stage, step, state, layers, vertex, copyPlan, !noCache);
       const history = layerHistoryEntry(createdBy!, this.epochTime ?? isoTime(new Date()));
       if (step.kind === 'WORKDIR') history.created_by = createdBy!;
       (state.config.history ??= []).push(history);
+      if (!isPending(made)) {
+        // An earlier build's layer for the same copy: nothing was written, so record it at once.
+        const rec = { layer: made, history };
+        await this.cache.set(key, rec);
+        this.recordUsed(stage.index, key, rec);
+        this.pendingHold.push(made.descriptor.digest);
+        this.executed++;
+        vertex.done();
+        return { key, layer: made };
+      }
       const record = made.layer.then(async (layer) => {
         await this.cache.set(key, { layer, history });
+        if (made.diffKey) await this.copyDiffs.set(made.diffKey, { layer, history });
         return { layer, history };
       });
       const pending: PendingLayer = { ...made, layer: record.then((r) => r.layer) };
@@ -659,8 +673,19 @@ class Executor {
     }
   }
 
-  /** Runs a step that missed the cache; returns its layer, written in the background. */
-  private async executeStep(stage: Stage, step: Step, state: StageImageState, layers: readonly StageLayer[], vertex: Vertex, copyPlan: CopyPlan | undefined): Promise<PendingLayer> {
+  /**
+   * Runs a step that missed the cache; returns its layer, written in the background, or (a COPY
+   * whose diff an earlier build already made, when `reuseDiffs`) that layer, with nothing written.
+   */
+  private async executeStep(
+    stage: Stage,
+    step: Step,
+    state: StageImageState,
+    layers: readonly StageLayer[],
+    vertex: Vertex,
+    copyPlan: CopyPlan | undefined,
+    reuseDiffs: boolean,
+  ): Promise<(PendingLayer & { diffKey?: CacheKey }) | LayerRef> {
     const conf = state.config.config ?? {};
     // A COPY --from reads the source stage's (or image's) root filesystem through a read-only view.
     let fromSnap: ActiveSnapshot | undefined;
@@ -685,7 +710,8 @@ class Executor {
         }
         throw e;
       }
-      const { snap } = await this.withSnapshot(prepared, async (snap) => {
+      let diffKey: CacheKey | undefined;
+      const { snap, value: reused } = await this.withSnapshot(prepared, async (snap): Promise<LayerRef | undefined> => {
         switch (step.kind) {
           case 'RUN':
             await this.execRun(stage, step, state, snap.rootfs, vertex);
@@ -694,6 +720,16 @@ class Executor {
           case 'ADD': {
             const plan = copyPlan!;
             if (step.chown) plan.request.chown = await (await import('./copy/owner.js')).resolveChown(snap.rootfs, step.chown);
+            if (reuseDiffs) {
+              const { copyDiffKey } = await import('./copy/diff-key.js');
+              diffKey = await copyDiffKey(plan, snap.rootfs, {
+                owner: plan.request.chown ?? { uid: 0, gid: 0 },
+                sourceDateEpoch: this.opts.sourceDateEpoch,
+                step: [JSON.stringify(canonicalStep(step))],
+              });
+              const hit = diffKey && (await this.copyDiffs.get(diffKey));
+              if (hit) return hit.layer;
+            }
             await executeCopy(plan, snap.rootfs);
             break;
           }
@@ -706,7 +742,13 @@ class Executor {
             break;
           }
         }
+        return undefined;
       });
+      if (reused) {
+        await snap.discard();
+        this.active.delete(snap);
+        return reused;
+      }
       const t1 = performance.now();
       try {
         await snap.release();
@@ -722,7 +764,7 @@ class Executor {
         if (process.env.TSBUILD_TRACE) process.stderr.write(`trace ${step.kind} run=${(t1 - t0).toFixed(0)} release=${(t2 - t1).toFixed(0)} layer=${(performance.now() - t2).toFixed(0)}\n`);
         return l;
       });
-      return { dir: snap.upperdir, snap, layer };
+      return { dir: snap.upperdir, snap, layer, ...(diffKey ? { diffKey } : {}) };
     } finally {
       if (fromSnap) {
         await fromSnap.discard().catch(() => undefined);

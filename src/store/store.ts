@@ -11,6 +11,8 @@ import { KvNamespace } from './kv-store.js';
 
 /** The key-value namespace of the build cache; `tsbuild prune` empties it. */
 export const BUILD_CACHE_NAMESPACE = 'build-cache';
+/** COPY diff key -> layer (see copyDiffKey); `tsbuild prune` empties it with the build cache. */
+export const COPY_DIFF_NAMESPACE = 'copy-diffs';
 /** Memos of derived blobs (e.g. gzip of an uncompressed layer); entries die with their source. */
 export const MEMO_NAMESPACE = 'memo';
 

@@ -1,6 +1,6 @@
 import { bool, type Command } from '../command.js';
 import { humanSize } from '../../store/image-summary.js';
-import { BUILD_CACHE_NAMESPACE, openStore } from '../../store/store.js';
+import { BUILD_CACHE_NAMESPACE, COPY_DIFF_NAMESPACE, openStore } from '../../store/store.js';
 
 export const pruneCommand: Command = {
   name: 'prune',
@@ -27,7 +27,7 @@ export const pruneCommand: Command = {
       return 0;
     }
     const dryRun = bool(args.options, 'dry-run');
-    const r = await store.gc({ clearNamespaces: bool(args.options, 'keep-cache') ? [] : [BUILD_CACHE_NAMESPACE], dryRun });
+    const r = await store.gc({ clearNamespaces: bool(args.options, 'keep-cache') ? [] : [BUILD_CACHE_NAMESPACE, COPY_DIFF_NAMESPACE], dryRun });
     const verb = dryRun ? 'Would delete' : 'Deleted';
     ctx.stdout.write(`${verb} ${r.removedBlobs.length} blob${r.removedBlobs.length === 1 ? '' : 's'}${r.clearedEntries ? ` and ${r.clearedEntries} cache entr${r.clearedEntries === 1 ? 'y' : 'ies'}` : ''}; reclaimed ${humanSize(r.reclaimedBytes)}\n`);
     return 0;
