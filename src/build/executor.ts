@@ -206,8 +206,8 @@ class Executor {
   private getSnapshotter(): Promise<Snapshotter> {
     this.snapshotter ??= (async () => {
       if (this.opts.snapshotter) return this.opts.snapshotter;
-      const [{ detectSnapshotter }, { snapshotWorkRoot }] = await Promise.all([import('./snapshot/detect.js'), import('./snapshot/layer-cache.js')]);
-      return detectSnapshotter(snapshotWorkRoot(this.store.root));
+      const [{ detectSnapshotter }, { prepareSnapshotRoots }] = await Promise.all([import('./snapshot/detect.js'), import('./snapshot/layer-cache.js')]);
+      return detectSnapshotter(await prepareSnapshotRoots(this.store.root));
     })();
     return this.snapshotter;
   }

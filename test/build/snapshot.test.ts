@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
@@ -89,7 +89,11 @@ describe('snapshots', () => {
     const work = join(root, 'probe-work');
     expect((await probeSnapshotter(work)).kind).toBe('overlay');
     const key = await readFile(join(work, '.overlay-ok'), 'utf8');
-    expect(key).toMatch(/^kernel=\S+ uid=0 userns=(true|false) dev=\d+\n$/);
+    expect(key).toMatch(/^kernel=\S+ uid=0 userns=(true|false) dev=\d+ spread=1\n$/);
+    // The work root spreads its subdirectories over the filesystem (where the flag exists).
+    const attrs = spawnSync('lsattr', ['-d', work], { encoding: 'utf8' });
+    if (attrs.status === 0) expect(attrs.stdout.split(' ')[0]).toContain('T');
+    else console.log(`not checking the top-dir flag: lsattr -d failed here (${attrs.stderr.trim()})`);
     // A marker for other conditions is not trusted: the probe runs again and rewrites it.
     await writeFile(join(work, '.overlay-ok'), 'kernel=0.0 uid=0 userns=false dev=1\n');
     expect((await probeSnapshotter(work)).kind).toBe('overlay');

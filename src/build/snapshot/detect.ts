@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { inUserNamespace } from '../../rootless/namespace.js';
 import { CopySnapshotter } from './copy.js';
 import { OverlaySnapshotter } from './overlay.js';
+import { spreadSubdirs } from './spread-dirs.js';
 import type { Snapshotter } from './snapshotter.js';
 
 const cache = new Map<string, Promise<Snapshotter>>();
@@ -32,7 +33,8 @@ const MARKER = '.overlay-ok';
 /** What an overlay probe depends on: the kernel, who we are, and the filesystem under the work root. */
 async function probeKey(root: string): Promise<string> {
   const st = await stat(root);
-  return `kernel=${release()} uid=${process.getuid?.() ?? -1} userns=${inUserNamespace()} dev=${st.dev}\n`;
+  // `spread`: the work root has had spreadSubdirs (roots probed before it existed get it now).
+  return `kernel=${release()} uid=${process.getuid?.() ?? -1} userns=${inUserNamespace()} dev=${st.dev} spread=1\n`;
 }
 
 /** Tries a real overlay mount in `root` (unless one already worked for the same kernel, user and filesystem). */
@@ -47,6 +49,7 @@ export async function probeSnapshotter(root: string): Promise<Snapshotter> {
   const key = await probeKey(root);
   const marker = join(root, MARKER);
   if ((await readFile(marker, 'utf8').catch(() => undefined)) === key) return overlay;
+  await spreadSubdirs(root);
   const lower = await mkdtemp(join(root, 'probe-'));
   try {
     await writeFile(join(lower, 'f'), 'x');

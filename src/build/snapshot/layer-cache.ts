@@ -7,6 +7,7 @@ import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../../image/descriptor.js';
 import { Digester, type Digest, parseDigest } from '../../image/digest.js';
 import { SnapshotError } from './errors.js';
+import { spreadSubdirs } from './spread-dirs.js';
 import { makeWhiteouts, setOpaque } from './fs-ops.js';
 import { walkTree } from './tree.js';
 
@@ -38,6 +39,17 @@ export function snapshotsRoot(storeRoot: string): string {
 /** Where snapshotters should make their working dirs: same filesystem as the snapshots. */
 export function snapshotWorkRoot(storeRoot: string): string {
   return join(storeRoot, 'snapshots', 'work');
+}
+
+/**
+ * Creates the snapshots root if need be, spreading the dirs that will be made in it over the
+ * filesystem (see spreadSubdirs; the snapshotter's probe does the same for the work root), and
+ * returns the work root.
+ */
+export async function prepareSnapshotRoots(storeRoot: string): Promise<string> {
+  const root = snapshotsRoot(storeRoot);
+  if ((await mkdir(root, { recursive: true })) !== undefined) await spreadSubdirs(root);
+  return snapshotWorkRoot(storeRoot);
 }
 
 /** The snapshot dir of a diffId (whether or not it exists yet). */
@@ -86,9 +98,8 @@ export async function commitSnapshot(storeRoot: string, upperdir: string, diffId
 }
 
 async function tempDir(storeRoot: string): Promise<string> {
-  const root = snapshotsRoot(storeRoot);
-  await mkdir(root, { recursive: true });
-  return mkdtemp(join(root, 'tmp-'));
+  await prepareSnapshotRoots(storeRoot);
+  return mkdtemp(join(snapshotsRoot(storeRoot), 'tmp-'));
 }
 
 /** Renames `<tmp>` to `<hex>`; a concurrent winner's copy is as good as ours. */

@@ -1,4 +1,4 @@
-import { ensureUnpacked, snapshotWorkRoot } from '../../build/snapshot/layer-cache.js';
+import { ensureUnpacked, prepareSnapshotRoots } from '../../build/snapshot/layer-cache.js';
 import { detectSnapshotter } from '../../build/snapshot/detect.js';
 import { runContainer, type RuntimeName } from '../../build/runtime/runner.js';
 import type { NetworkMode } from '../../build/runtime/spec.js';
@@ -60,9 +60,10 @@ export const runCommand: Command = {
       const argv = [...(c.Entrypoint ?? []), ...(cmd.length > 0 ? cmd : (c.Cmd ?? []))];
       if (argv.length === 0) throw new CliError(`no command specified: image ${ref} has no Entrypoint or Cmd`);
       const env = mergeEnv(c.Env ?? [], strs(args.options, 'env'), ctx.env);
+      const workRoot = await prepareSnapshotRoots(store.root);
       const lowers: string[] = [];
       for (const layer of image.layers) lowers.push(await ensureUnpacked(store, layer));
-      const snapshotter = await detectSnapshotter(snapshotWorkRoot(store.root), ctx.env);
+      const snapshotter = await detectSnapshotter(workRoot, ctx.env);
       const snap = await snapshotter.prepare(lowers.reverse(), { label: 'run' });
       try {
         const res = await runContainer({
