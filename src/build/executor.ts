@@ -87,6 +87,19 @@ function isPending(l: StageLayer): l is PendingLayer {
   return 'layer' in l;
 }
 
+/**
+ * A stage as it finishes, while its last layers may still be being written: later stages use it
+ * (FROM, COPY --from, RUN --mount=from) at once, mounting the pending layers' dirs as lowers.
+ */
+interface StageRun {
+  index: number;
+  key: CacheKey;
+  /** Without `rootfs` until the build commits the stage's layers. */
+  config: ImageConfig;
+  layers: StageLayer[];
+  final: StageBaseState;
+}
+
 /** The result of a stage: its final key, config (history included) and layers. */
 export interface StageResult {
   index: number;
@@ -142,7 +155,7 @@ class Executor {
   /** Layers of COPY steps by what they add alone (copyDiffKey), whatever they were added to. */
   private readonly copyDiffs: BuildCache;
   private readonly abort = new AbortController();
-  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly results = new Map<number, Promise<StageRun>>();
   private snapshotter: Promise<Snapshotter> | undefined;
   private checksums: ChecksumCache | undefined;
   private hold: BlobHold | undefined;
@@ -215,7 +228,7 @@ class Executor {
   async run(): Promise<BuildResult> {
     this.hold = await this.store.hold();
     this.checksums = await ChecksumCache.open(this.store.root, this.opts.contextDir);
-    const all: Promise<StageResult>[] = [];
+    const all: Promise<StageRun>[] = [];
     // Every stage starts at once and runs until a step needs another stage's result; `slots` bounds
     // how many do work at a time, and a stage waiting for another gives its slot up meanwhile.
     for (const wave of this.graph.order) {
@@ -233,7 +246,10 @@ class Executor {
     if (this.opts.signal?.aborted) throw new BuildCancelledError();
     const cancelled = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (cancelled) throw cancelled.reason;
-    const target = await this.results.get(this.graph.target)!;
+    // Only now is nothing mounted: every stage's pending layers can move into the snapshot cache.
+    const finished = new Map<number, StageResult>();
+    for (const [index, run] of [...this.results].sort(([a], [b]) => a - b)) finished.set(index, await this.finishStage(await run));
+    const target = finished.get(this.graph.target)!;
     const image = await this.writeFinalImage(target);
     return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: await this.cacheRecords() };
   }
@@ -270,7 +286,7 @@ class Executor {
 
   private readonly settled = new Set<number>();
 
-  private stageResult(index: number): Promise<StageResult> {
+  private stageResult(index: number): Promise<StageRun> {
     const p = this.results.get(index);
     if (!p) throw new Error(`stage ${index} is not part of this build`);
     return p;
@@ -327,7 +343,7 @@ class Executor {
     return p;
   }
 
-  private async runStage(index: number): Promise<StageResult> {
+  private async runStage(index: number): Promise<StageRun> {
     this.checkAborted();
     const stage = this.graph.stages[index]!;
     const label = this.stageLabel(stage);
@@ -336,7 +352,7 @@ class Executor {
 
     // The base: its config, layers, key and the environment its steps expand against.
     let config: ImageConfig;
-    let base: LayerRef[];
+    let base: StageLayer[];
     let key: CacheKey;
     let baseState: StageBaseState;
     let onbuild: StageInstruction[] = [];
@@ -369,7 +385,7 @@ class Executor {
       key = baseKey({ type: 'stage', key: parent.key }, platform);
       baseState = parent.final;
     }
-    await this.hold!.add(base.map((l) => l.descriptor.digest));
+    await this.hold!.add(base.flatMap((l) => (isPending(l) ? [] : [l.descriptor.digest])));
     const layers: StageLayer[] = [...base];
 
     const instructions: StageInstruction[] = [...onbuild, ...stage.steps.map((s) => ({ instruction: s.instruction, ...(s.onbuild ? { onbuild: true } : {}) }))];
@@ -396,32 +412,40 @@ class Executor {
       // A layer that failed to write cancelled the build: its error is the one to report.
       throw this.layerFailure ?? e;
     }
-    const written = await this.commitLayers(layers);
-    state.config.rootfs = { type: 'layers', diff_ids: written.map((l) => l.diffId) };
     if (this.pendingHold.length > 0) await this.hold!.add(this.pendingHold.splice(0));
-    return { index, key, config: state.config, layers: written, final: expanded.final };
+    return { index, key, config: state.config, layers, final: expanded.final };
   }
 
+  /** A finished stage with its layers written and committed (see commitLayer), its rootfs filled. */
+  private async finishStage(run: StageRun): Promise<StageResult> {
+    const layers: LayerRef[] = [];
+    for (const l of run.layers) layers.push(isPending(l) ? await this.commitLayer(l) : l);
+    run.config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffId) };
+    return { ...run, layers };
+  }
+
+  private readonly commits = new Map<PendingLayer, Promise<LayerRef>>();
+
   /**
-   * Waits for the stage's layers still being written and moves their dirs into the snapshot cache,
-   * now that none of the stage's mounts use them as lowers.
+   * Waits for a layer still being written and moves its dir into the snapshot cache, once per
+   * layer (a stage built FROM another shares its layers). Only when the build is over: until then
+   * any mount may use the dir as a lower.
    */
-  private async commitLayers(layers: StageLayer[]): Promise<LayerRef[]> {
-    const { commitSnapshot } = await import('./snapshot/layer-cache.js');
-    const out: LayerRef[] = [];
-    for (const l of layers) {
-      if (!isPending(l)) {
-        out.push(l);
-        continue;
-      }
-      const layer = await l.layer;
-      await commitSnapshot(this.store.root, l.dir, layer.diffId);
-      // The upper dir has moved out: this drops the emptied working dir around it.
-      await l.snap.discard();
-      this.active.delete(l.snap);
-      out.push(layer);
+  private commitLayer(l: PendingLayer): Promise<LayerRef> {
+    let p = this.commits.get(l);
+    if (!p) {
+      p = (async () => {
+        const { commitSnapshot } = await import('./snapshot/layer-cache.js');
+        const layer = await l.layer;
+        await commitSnapshot(this.store.root, l.dir, layer.diffId);
+        // The upper dir has moved out: this drops the emptied working dir around it.
+        await l.snap.discard();
+        this.active.delete(l.snap);
+        return layer;
+      })();
+      this.commits.set(l, p);
     }
-    return out;
+    return p;
   }
 
   /** ONBUILD triggers of a base image, parsed as Dockerfile instructions. */
@@ -614,7 +638,7 @@ class Executor {
   }
 
   /** A read-only view of `layers` (finished stages' or images') for a `from=` mount, discarded with the step's mounts. */
-  private async mountLayers(layers: LayerRef[], label: string): Promise<MountedRoot> {
+  private async mountLayers(layers: readonly StageLayer[], label: string): Promise<MountedRoot> {
     const snapshotter = await this.getSnapshotter();
     const snap = await snapshotter.prepare(await this.lowers(layers), { label });
     this.active.add(snap);

@@ -33,8 +33,35 @@ async function freshStore(name: string): Promise<Store> {
   return store;
 }
 
-function build(store: Store) {
-  return executeBuild({ store, graph: planBuild(parse(DOCKERFILE, { file: 'Dockerfile' })), contextDir: context, progress: new Progress(new MemoryRenderer()), sourceDateEpoch: 1_700_000_000 });
+function build(store: Store, dockerfile = DOCKERFILE) {
+  return executeBuild({ store, graph: planBuild(parse(dockerfile, { file: 'Dockerfile' })), contextDir: context, progress: new Progress(new MemoryRenderer()), sourceDateEpoch: 1_700_000_000 });
+}
+
+// Later stages use a finished stage while its last layers are still being written: FROM it,
+// COPY --from it and RUN --mount=from it all see its pending layers.
+const STAGES = `FROM busybox:latest AS a
+COPY a.txt /data/a.txt
+RUN cp /data/a.txt /data/b.txt && echo more >> /data/b.txt
+
+FROM a AS b
+RUN cat /data/b.txt /data/b.txt > /b-seen
+
+FROM busybox:latest
+COPY --from=a /data/b.txt /c.txt
+COPY --from=b /b-seen /b-seen
+RUN --mount=from=a,target=/mnt/a cat /mnt/a/data/b.txt > /mount-seen
+`;
+
+/** A file of an image, read from the committed snapshot of the topmost layer that has it. */
+async function imageFile(root: string, diffIds: string[], path: string): Promise<string> {
+  for (const id of [...diffIds].reverse()) {
+    try {
+      return readFileSync(join(root, 'snapshots', id.slice(7), 'fs', path), 'utf8');
+    } catch {
+      // not in this layer
+    }
+  }
+  throw new Error(`${path} is in no layer`);
 }
 
 /** Working dirs of steps left in a store (the snapshotter's own `.overlay-ok` marker aside). */
@@ -90,5 +117,19 @@ describe('layers written in the background', () => {
     expect((err as Error).message).toContain('ENOSPC');
     expect(mountsUnder(join(work, 'failing'))).toEqual([]);
     expect(await workDirs(join(work, 'failing'))).toEqual([]);
+  });
+
+  it('let later stages use a stage whose layers are still being written, and commit them all at the end', async () => {
+    const root = join(work, 'stages');
+    const result = await build(await freshStore('stages'), STAGES);
+    const ids = result.image.config.rootfs.diff_ids;
+    expect(await imageFile(root, ids, 'c.txt')).toBe('a\nmore\n');
+    expect(await imageFile(root, ids, 'b-seen')).toBe('a\nmore\na\nmore\n');
+    expect(await imageFile(root, ids, 'mount-seen')).toBe('a\nmore\n');
+    expect(await workDirs(root)).toEqual([]);
+    expect(mountsUnder(root)).toEqual([]);
+    const again = await build(await freshStore('stages'), STAGES);
+    expect(again.executed).toBe(0);
+    expect(again.image.descriptor.digest).toBe(result.image.descriptor.digest);
   });
 });
