@@ -392,6 +392,7 @@ class Executor {
     const expanded = expandInstructions(this.graph, stage, instructions, baseState);
     const state: StageImageState = { config, cmdSet: false };
     const noCache = this.noCacheFor(stage);
+    this.prefetchChecksums(expanded.steps);
     let n = 1;
     try {
       for (const step of expanded.steps) {
@@ -501,6 +502,7 @@ class Executor {
           else if (step.from?.type === 'image') inputs.push(`from-image ${(await this.resolveImage(step.from.ref)).descriptor.digest}`);
           else {
             // From the context: plan now, so the key covers the content of every input file.
+            await this.prefetched.get(step);
             const git: string[] = [];
             copyPlan = await this.planContextCopy(step, conf.WorkingDir ?? '/', undefined, git);
             inputs.push(`copy ${copyPlan.checksum}`, ...git.map((g) => `git ${g}`));
@@ -617,6 +619,21 @@ class Executor {
       // Archives in a git repository are files of it, not something to extract (as BuildKit).
       unpack: step.kind === 'ADD' && !onlyGit ? step.unpack !== false : step.unpack === true,
     });
+  }
+
+  private readonly prefetched = new Map<Step, Promise<void>>();
+
+  /**
+   * Starts checksumming what the stage's COPY steps read from the context, so that the hashing
+   * of a large file overlaps the steps before it (mostly waiting on containers) instead of
+   * holding up its own step. The plans are thrown away: their steps plan again, from the
+   * checksum cache, and report any error themselves.
+   */
+  private prefetchChecksums(steps: readonly Step[]): void {
+    for (const step of steps) {
+      if (step.kind !== 'COPY' || step.from || !step.sources.every((s) => s.type === 'path')) continue;
+      this.prefetched.set(step, this.planContextCopy(step, '/', undefined).then(() => undefined, () => undefined));
+    }
   }
 
   /** The cache-key part of a RUN's mounts (see mounts/cache-key.ts). */

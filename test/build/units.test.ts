@@ -127,6 +127,17 @@ describe('build context checksums', () => {
     expect(await again.checksum(f, await stat(f, { bigint: true }))).not.toBe(a);
     expect(again.hashed).toBe(1);
   });
+
+  it('reads a file once when several ask for it at the same time', async () => {
+    const d = await tmp();
+    const f = join(d, 'big');
+    await writeFile(f, Buffer.alloc(3 << 20, 7));
+    const cache = await ChecksumCache.open(d, d);
+    const st = await stat(f, { bigint: true });
+    const sums = await Promise.all([cache.checksum(f, st), cache.checksum(f, st), cache.checksum(f, st)]);
+    expect(new Set(sums).size).toBe(1);
+    expect(cache.hashed).toBe(1);
+  });
 });
 
 describe('COPY semantics on a plain root', () => {

@@ -21,6 +21,8 @@ interface Entry {
  */
 export class ChecksumCache {
   private entries = new Map<string, Entry>();
+  /** Hashes under way, by path and identity. */
+  private readonly hashing = new Map<string, Promise<string>>();
   private dirty = false;
   /** Files hashed (not served from the cache) since opening: the benchmark and tests read it. */
   hashed = 0;
@@ -54,11 +56,23 @@ export class ChecksumCache {
     const mtime = String(st.mtimeNs);
     const ctime = String(st.ctimeNs);
     if (e && e.dev === dev && e.ino === ino && e.size === size && e.mtime === mtime && e.ctime === ctime) return e.sha256;
-    const sha256 = await hashFile(abs);
-    this.hashed++;
-    this.entries.set(abs, { dev, ino, size, mtime, ctime, sha256 });
-    this.dirty = true;
-    return sha256;
+    // Two steps (or a step and its prefetch) asking at once share one read of the file.
+    const id = `${abs}\0${dev}:${ino}:${size}:${mtime}:${ctime}`;
+    let p = this.hashing.get(id);
+    if (!p) {
+      p = hashFile(abs).then((sha256) => {
+        this.hashed++;
+        this.entries.set(abs, { dev, ino, size, mtime, ctime, sha256 });
+        this.dirty = true;
+        return sha256;
+      });
+      this.hashing.set(id, p);
+      p.then(
+        () => this.hashing.delete(id),
+        () => this.hashing.delete(id),
+      );
+    }
+    return p;
   }
 
   async save(): Promise<void> {
