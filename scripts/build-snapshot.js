@@ -3,7 +3,7 @@
 // was built with: a snapshot only loads into the Node that made it, so the launcher compares.
 // Optional: if the snapshot cannot be built, this says so in one line and tsbuild starts normally.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,6 +32,9 @@ try {
   renameSync(`${blob}.tmp`, blob);
   const node = statSync(process.execPath);
   writeFileSync(join(outDir, 'node-id'), `${process.execPath} ${node.size}:${Math.floor(node.mtimeMs / 1000)}\n`);
+  // The launcher compares the node binary's mtime with this file's, without starting a process.
+  writeFileSync(join(outDir, 'node-stamp'), '');
+  utimesSync(join(outDir, 'node-stamp'), node.atime, node.mtime);
 } catch (e) {
   rmSync(`${blob}.tmp`, { force: true });
   const why = `${e.stderr ?? ''}`.split('\n').find((l) => /Error|error/.test(l)) ?? e.message.split('\n')[0];

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,6 +22,43 @@ describe('bin/tsbuild launcher', () => {
     expect(withCa.stdout).toContain('deferred=/certs/extra.pem');
     const without = spawnSync(launcher, ['--version'], { encoding: 'utf8', env: { ...env, NODE_EXTRA_CA_CERTS: '' } });
     expect(without.stdout).toContain('deferred=unset');
+  });
+});
+
+describe('the launcher\'s choice of the snapshot', () => {
+  // A package of its own: the launcher, a stand-in snapshot, and a stand-in `node` that prints
+  // what it was started with.
+  function fixture() {
+    const dir = mkdtempSync(join(tmpdir(), 'tsbuild-launcher-snap-'));
+    for (const d of ['bin', 'dist/snapshot', 'fake', 'node_modules/.bin']) mkdirSync(join(dir, d), { recursive: true });
+    copyFileSync(launcher, join(dir, 'bin', 'tsbuild'));
+    chmodSync(join(dir, 'bin', 'tsbuild'), 0o755);
+    symlinkSync('../../bin/tsbuild', join(dir, 'node_modules', '.bin', 'tsbuild'));
+    const node = join(dir, 'fake', 'node');
+    writeFileSync(node, '#!/bin/sh\necho "args=$*"\n');
+    chmodSync(node, 0o755);
+    utimesSync(node, new Date('2025-01-02T03:04:05Z'), new Date('2025-01-02T03:04:05Z'));
+    const st = statSync(node);
+    writeFileSync(join(dir, 'dist', 'snapshot', 'tsbuild.blob'), 'stand-in');
+    writeFileSync(join(dir, 'dist', 'snapshot', 'node-id'), `${node} ${st.size}:${Math.floor(st.mtimeMs / 1000)}\n`);
+    writeFileSync(join(dir, 'dist', 'snapshot', 'node-stamp'), '');
+    utimesSync(join(dir, 'dist', 'snapshot', 'node-stamp'), st.atime, st.mtime);
+    const run = (cmd: string) => spawnSync(cmd, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: `${join(dir, 'fake')}:${process.env.PATH}` } }).stdout;
+    return { dir, node, run };
+  }
+
+  it('starts from the snapshot with the node that made it, also through an installed symlink', () => {
+    const { dir, run } = fixture();
+    expect(run(join(dir, 'bin', 'tsbuild'))).toContain(`--snapshot-blob ${join(dir, 'bin')}/../dist/snapshot/tsbuild.blob ${join(dir, 'bin')}/tsbuild.js --version`);
+    expect(run(join(dir, 'node_modules', '.bin', 'tsbuild'))).toContain(`--snapshot-blob ${join(dir, 'bin')}/../dist/snapshot/tsbuild.blob`);
+  });
+
+  it('starts without it when node has changed since', () => {
+    const { dir, node, run } = fixture();
+    utimesSync(node, new Date('2026-01-02T03:04:05Z'), new Date('2026-01-02T03:04:05Z'));
+    const out = run(join(dir, 'bin', 'tsbuild'));
+    expect(out).toContain(`args=${join(dir, 'bin')}/tsbuild.js --version`);
+    expect(out).not.toContain('--snapshot-blob');
   });
 });
 
