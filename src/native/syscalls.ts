@@ -1,6 +1,4 @@
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { packageInfo } from '../package-root.js';
+import { loadNative } from './load.js';
 
 /**
  * The native module (native/syscalls.c, built into dist/native/ by `npm run build`): system calls
@@ -25,19 +23,7 @@ export interface Syscalls {
 
 export const MNT_DETACH = 2;
 
-let loaded: Syscalls | null | undefined;
-
 /** The native module, or undefined when it is not built (or disabled); loaded once. */
 export function nativeSyscalls(): Syscalls | undefined {
-  if (loaded !== undefined) return loaded ?? undefined;
-  loaded = null;
-  const root = packageInfo()?.root;
-  if (root && process.platform === 'linux' && process.env.TSBUILD_NO_NATIVE !== '1') {
-    try {
-      loaded = createRequire(import.meta.url)(join(root, 'dist', 'native', 'syscalls.node')) as Syscalls;
-    } catch {
-      loaded = null;
-    }
-  }
-  return loaded ?? undefined;
+  return loadNative<Syscalls>('syscalls');
 }

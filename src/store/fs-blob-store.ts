@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { syncDir, tempPathFor } from './atomic.js';
 import type { BlobExpectation, BlobInfo, BlobStore, BlobWriteOptions } from './blob-store.js';
 import { BlobIntegrityError, BlobNotFoundError, BlobSizeError } from './errors.js';
 import { DigestingStream } from './verify.js';
+import { streamHash } from './stream-hash.js';
 
 const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
 
@@ -69,7 +69,8 @@ export class FsBlobStore implements BlobStore {
   }
 
   /**
-   * Streams `content` into a temp file while hashing it (plain createHash, each byte once),
+   * Streams `content` into a temp file while hashing it (each byte once, on the thread pool when
+   * it can: see streamHash),
    * checks the expectation, fsyncs once, then renames into place. Writes are batched (writev) and
    * overlap with reading the source; the disk is asked to start writing back early (see
    * BlobFileWriter) so that the one fsync before the rename finds little left to flush.
@@ -84,7 +85,7 @@ export class FsBlobStore implements BlobStore {
     const readable = content instanceof Readable ? content : undefined;
     const onAbort = () => readable?.destroy(abortError(signal!));
     signal?.addEventListener('abort', onAbort, { once: true });
-    const hash = createHash(algorithm);
+    const hash = streamHash(algorithm);
     let size = 0;
     let info: BlobInfo;
     const fh = await open(tmp, 'wx', 0o644);
@@ -99,9 +100,11 @@ export class FsBlobStore implements BlobStore {
           if (expected.size !== undefined && size > expected.size) throw new BlobSizeError(expected.size, size, expected.digest);
           hash.update(chunk);
           await file.write(chunk);
+          // Hashing behind the network: stop reading until it catches up.
+          if (hash.backlog() > MAX_HASH_BACKLOG) await hash.drain(MAX_HASH_BACKLOG / 2);
         }
         if (signal?.aborted) throw abortError(signal);
-        info = { digest: `${algorithm}:${hash.digest('hex')}`, size };
+        info = { digest: `${algorithm}:${await hash.hex()}`, size };
         if (expected.size !== undefined && size !== expected.size) throw new BlobSizeError(expected.size, size, expected.digest);
         if (expected.digest && info.digest !== expected.digest) throw new BlobIntegrityError(expected.digest, info, 'write');
         // The one fsync per blob, before the rename: a committed blob survives a crash.
@@ -162,6 +165,8 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
+/** Bytes waiting to be hashed before a writer waits (backpressure towards the source). */
+const MAX_HASH_BACKLOG = 8 << 20;
 /** Bytes queued for the disk before a writer waits (backpressure towards the source). */
 const MAX_QUEUED = 2 << 20;
 /** Bytes written between two requests to start writeback (see BlobFileWriter). */
