@@ -676,6 +676,7 @@ class Executor {
     return prepareRunMounts(step.mounts, {
       storeRoot: this.store.root,
       contextDir: this.opts.contextDir,
+      contextTree: this.contextTree(),
       workdir,
       stageRootfs: async (index) => this.mountLayers((await this.stageResult(index)).layers, label()),
       imageRootfs: async (ref) => this.mountLayers((await this.resolveImage(ref)).layers, label()),

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { OverlaySnapshotter } from '../../src/build/snapshot/overlay.js';
 import type { ActiveSnapshot } from '../../src/build/snapshot/snapshotter.js';
 import type { RunMount } from '../../src/plan/build-graph.js';
 import { parseRunMount } from '../../src/plan/run-mount.js';
+import { createIgnoreMatcher, parseDockerignore } from '../../src/dockerfile/dockerignore.js';
 import { makeBusyboxImage, mountsUnder } from './runtime-fixtures.js';
 
 let root: string;
@@ -291,6 +292,25 @@ describe('RUN --mount=type=bind', () => {
     expect(mountsUnder(src).map((l) => l.split(' ')[2])).toEqual(['overlay']);
     await p.release();
     expect(mountsUnder(src)).toEqual([]);
+  });
+
+  it('shows the context as .dockerignore leaves it, read-only or rw, and an ignored source as missing', async () => {
+    const dir = join(root, 'ignoring');
+    await mkdir(join(dir, 'app', 'skip'), { recursive: true });
+    await writeFile(join(dir, 'app', 'main.sh'), 'echo main\n');
+    await writeFile(join(dir, 'app', 'skip', 'big'), 'big\n');
+    await writeFile(join(dir, 'app', 'creds.env'), 'TOKEN=1\n');
+    await writeFile(join(dir, '.env'), 'TOKEN=2\n');
+    await symlink('main.sh', join(dir, 'app', 'link'));
+    const ignore = createIgnoreMatcher(parseDockerignore('.env\n**/*.env\napp/skip\n'));
+    const c = ctx({ contextDir: dir, contextTree: { root: dir, owners: 'root', ignore } });
+    const ro = await run('cd /src && find . | sort && cat app/link', mounts('type=bind,target=/src'), c);
+    expect(ro.stdout).toBe('.\n./app\n./app/link\n./app/main.sh\necho main\n');
+    const rw = await run('cd /src && rm main.sh && echo x > new && find . | sort', mounts('type=bind,source=app,target=/src,rw'), c);
+    expect(rw.stdout).toBe('.\n./link\n./new\n');
+    expect(await listTree(dir)).toEqual(['.env', 'app', 'app/creds.env', 'app/link', 'app/main.sh', 'app/skip', 'app/skip/big']);
+    await expect(prepareRunMounts(mounts('type=bind,source=.env,target=/e'), c)).rejects.toThrow(/not found/);
+    expect(await readdir(join(storeRoot, 'tmp')).then((n) => n.filter((x) => x.startsWith('context-view-')))).toEqual([]);
   });
 
   it('a single file, and a source that escapes the context stays inside it', async () => {

@@ -18,6 +18,7 @@ import { posix } from 'node:path';
 import type { FromRef, RunMount } from '../../plan/build-graph.js';
 import type { OciMount } from '../runtime/spec.js';
 import { discardableCopy, resolveMountSource } from './bind.js';
+import { contextView } from './context-view.js';
 import { acquireCacheMount } from './cache-mounts.js';
 import { makeSecretDir, readSecret, removeSecretDir, writeSecretFile } from './secrets.js';
 import { startAgentProxy } from './ssh-proxy.js';
@@ -71,8 +72,14 @@ export async function prepareRunMounts(mounts: readonly RunMount[], ctx: RunMoun
       const rw = m.readonly ? 'ro' : 'rw';
       switch (m.type) {
         case 'bind': {
-          const root = m.from ? await rootOf(m.from) : ctx.contextDir;
-          const src = await resolveMountSource(root, m.source, `bind mount from ${describe(m.from)}`);
+          let src: { host: string; isDir: boolean };
+          if (!m.from && ctx.contextTree?.ignore) {
+            const view = await contextView(ctx.storeRoot, ctx.contextTree, m.source);
+            undo.push(() => view.dispose());
+            src = view;
+          } else {
+            src = await resolveMountSource(m.from ? await rootOf(m.from) : ctx.contextDir, m.source, `bind mount from ${describe(m.from)}`);
+          }
           let host = src.host;
           if (!m.readonly) {
             // Writes through a rw bind are the step's scratch space, never the context's or a stage's.

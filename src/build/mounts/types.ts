@@ -1,4 +1,5 @@
 import type { FromRef } from '../../plan/build-graph.js';
+import type { SourceTree } from '../context/source-tree.js';
 import type { OciMount } from '../runtime/spec.js';
 
 /** A mount that could not be prepared (missing secret, bad source path, ...): one line, no stack. */
@@ -20,6 +21,8 @@ export interface RunMountContext {
   storeRoot: string;
   /** The build context directory (absolute): bind mounts without `from` read it. */
   contextDir: string;
+  /** The context as COPY reads it: with its .dockerignore, bind mounts show what it lets through. */
+  contextTree?: SourceTree;
   /** The step's WORKDIR: relative mount targets are resolved against it (as BuildKit does). Default `/`. */
   workdir?: string;
   /**
