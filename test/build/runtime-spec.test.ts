@@ -26,7 +26,10 @@ describe('createRuntimeSpec', () => {
     expect(none.linux.namespaces.map((n: { type: string }) => n.type).sort()).toEqual(['ipc', 'mount', 'network', 'pid', 'uts']);
     expect(none.process.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', hard: 20000, soft: 20000 }]);
     expect(none.process.env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=1']);
-    expect(none.process.user).toEqual({ uid: 1, gid: 2, additionalGids: [3] });
+    // The primary group leads the supplementary ones, once, as BuildKit sets them.
+    expect(none.process.user).toEqual({ uid: 1, gid: 2, additionalGids: [2, 3] });
+    expect((createRuntimeSpec({ ...base, network: 'host', user: { uid: 1, gid: 3, additionalGids: [2, 3] } }) as any).process.user.additionalGids).toEqual([3, 2]);
+    expect((createRuntimeSpec({ ...base, network: 'host', user: { uid: 0, gid: 0, additionalGids: [] } }) as any).process.user.additionalGids).toEqual([0]);
     expect(none.process.capabilities.bounding).toEqual(DEFAULT_CAPABILITIES);
     expect(none.mounts.map((m: { destination: string }) => m.destination)).toEqual(['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys', '/etc/resolv.conf', '/etc/hosts']);
     expect(none.mounts.find((m: { destination: string }) => m.destination === '/sys').options).toContain('ro');

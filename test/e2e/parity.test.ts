@@ -229,7 +229,7 @@ interface Case {
    * Paths where buildah deviates from Docker/BuildKit: what Docker gives (as `describeEntry` prints it,
    * or 'absent'), asserted on our image instead of buildah's, and why.
    */
-  exceptions?: Record<string, { docker: string; why: string; knownBug?: string }>;
+  exceptions?: Record<string, { docker: string; why: string }>;
   /** Config fields where buildah deviates: Docker's value, asserted on ours instead, and why. */
   configExceptions?: Record<string, { docker: unknown; why: string }>;
 }
@@ -269,17 +269,6 @@ const CASES: Case[] = [
     exceptions: {
       '/created-as-nobody': { docker: 'directory 0755 65534:65534', why: WORKDIR_AS_USER },
       '/created-as-nobody/sub': { docker: 'directory 0755 1000:1000', why: WORKDIR_AS_USER },
-      // KNOWN BUG (ours): runc's GetExecUser, which BuildKit and buildah use, counts the primary group among
-      // the supplementary ones when /etc/group lists it, so Docker prints `groups=65534(nogroup)`;
-      // src/build/runtime/user.ts leaves it out. Today's output is asserted so that the fix shows up here.
-      '/tmp/id-nobody': {
-        docker: `file 0644 65534:65534 ${sha('uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n')}`,
-        knownBug: `file 0644 65534:65534 ${sha('uid=65534(nobody) gid=65534(nogroup)\n')}`,
-        why: 'primary group missing from additionalGids',
-      },
-      // GetExecUser takes supplementary groups only in the implicit `USER name` form; buildah adds the
-      // primary group for `USER user:group` too.
-      '/tmp/id-www': { docker: `file 0644 33:100 ${sha('uid=33(www-data) gid=100(users)\n')}`, why: 'no supplementary groups for USER user:group' },
     },
   },
   {
@@ -431,7 +420,7 @@ describe.skipIf(!haveBuildah)('parity with buildah: same Dockerfile, same files 
       const fileDiff = diffFiles(ours.files, theirs.files, (p, a, b) => buildahArtifact(p, a, b) || p in exceptions);
       for (const [p, x] of Object.entries(exceptions)) {
         const a = ours.files.get(p);
-        expect(a ? describeEntry(a) : 'absent', `${p} (${x.why})`).toBe(x.knownBug ?? x.docker);
+        expect(a ? describeEntry(a) : 'absent', `${p} (${x.why})`).toBe(x.docker);
       }
       const configExceptions = c.configExceptions ?? {};
       const oursConfig = normalizeConfig(ours.config);

@@ -134,7 +134,10 @@ export function createRuntimeSpec(opts: RuntimeSpecOptions): Record<string, unkn
       user: {
         uid: opts.user.uid,
         gid: opts.user.gid,
-        ...(opts.user.additionalGids && opts.user.additionalGids.length > 0 ? { additionalGids: opts.user.additionalGids } : {}),
+        // The primary group leads the supplementary ones, whatever the USER form, as BuildKit and
+        // containerd set it (since CVE-2023-25173): a process cannot drop its primary group's
+        // access by setgroups, and `id` lists it among `groups=`.
+        additionalGids: [...new Set([opts.user.gid, ...(opts.user.additionalGids ?? [])])],
       },
       args: opts.args,
       env: withDefaultPath(opts.env),
