@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { checkPath, type FileInfo, type FileWriter, PathNotFoundError, type StorageDriver } from './driver.js';
+import { syncDir } from '../../src/store/atomic.js';
 
 const fsOpen = promisify(openCb);
 const fsFstat = promisify(fstat);
@@ -165,19 +166,6 @@ export class FilesystemDriver implements StorageDriver {
   }
 }
 
-/** Makes a rename durable; some filesystems refuse to fsync a directory, which is fine. */
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const fh = await open(dir, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } catch {
-    // best effort
-  }
-}
 
 /** Bytes an upload gathers before the disk is asked to start writing them (see FdWriter). */
 const WRITEBACK_EVERY = 32 << 20;
