@@ -246,11 +246,21 @@ class Executor {
     if (this.opts.signal?.aborted) throw new BuildCancelledError();
     const cancelled = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (cancelled) throw cancelled.reason;
-    // Only now is nothing mounted: every stage's pending layers can move into the snapshot cache.
-    const finished = new Map<number, StageResult>();
-    for (const [index, run] of [...this.results].sort(([a], [b]) => a - b)) finished.set(index, await this.finishStage(await run));
-    const target = finished.get(this.graph.target)!;
-    const image = await this.writeFinalImage(target);
+    // Only now is nothing mounted: every stage's pending layers can move into the snapshot cache,
+    // while the image is written (it needs their digests, not their dirs).
+    // Both settle before anything is thrown: close() must not discard a dir being committed.
+    const runs = await Promise.all(this.results.values());
+    const [written, committed] = await Promise.allSettled([
+      (async () => {
+        const finished = await Promise.all(runs.map((r) => this.finishStage(r)));
+        const target = finished.find((r) => r.index === this.graph.target)!;
+        return { target, image: await this.writeFinalImage(target) };
+      })(),
+      Promise.all(runs.flatMap((r) => r.layers.filter(isPending).map((l) => this.commitLayer(l)))),
+    ]);
+    if (written.status === 'rejected') throw written.reason;
+    if (committed.status === 'rejected') throw committed.reason;
+    const { image, target } = written.value;
     return { image, target, executed: this.executed, cached: this.cachedSteps, cacheRecords: await this.cacheRecords() };
   }
 
@@ -392,7 +402,7 @@ class Executor {
     const expanded = expandInstructions(this.graph, stage, instructions, baseState);
     const state: StageImageState = { config, cmdSet: false };
     const noCache = this.noCacheFor(stage);
-    this.prefetchChecksums(expanded.steps);
+    this.stageSteps.set(stage.index, expanded.steps);
     let n = 1;
     try {
       for (const step of expanded.steps) {
@@ -417,10 +427,9 @@ class Executor {
     return { index, key, config: state.config, layers, final: expanded.final };
   }
 
-  /** A finished stage with its layers written and committed (see commitLayer), its rootfs filled. */
+  /** A finished stage with its layers written, its rootfs filled. */
   private async finishStage(run: StageRun): Promise<StageResult> {
-    const layers: LayerRef[] = [];
-    for (const l of run.layers) layers.push(isPending(l) ? await this.commitLayer(l) : l);
+    const layers = await Promise.all(run.layers.map((l) => (isPending(l) ? l.layer : l)));
     run.config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.diffId) };
     return { ...run, layers };
   }
@@ -622,16 +631,22 @@ class Executor {
   }
 
   private readonly prefetched = new Map<Step, Promise<void>>();
+  /** Each running stage's expanded steps, until a RUN starts checksumming its later COPYs. */
+  private readonly stageSteps = new Map<number, readonly Step[]>();
 
   /**
-   * Starts checksumming what the stage's COPY steps read from the context, so that the hashing
-   * of a large file overlaps the steps before it (mostly waiting on containers) instead of
-   * holding up its own step. The plans are thrown away: their steps plan again, from the
-   * checksum cache, and report any error themselves.
+   * Starts checksumming what the COPY steps after `after` read from the context, while `after`
+   * (a RUN) waits on its container: the hashing of a large file then overlaps that wait instead
+   * of holding up its own step, or the main thread while it has a step to prepare. Once per
+   * stage. The plans are thrown away: their steps plan again, from the checksum cache, and
+   * report any error themselves.
    */
-  private prefetchChecksums(steps: readonly Step[]): void {
+  private prefetchChecksums(stage: Stage, after: Step): void {
+    const steps = this.stageSteps.get(stage.index);
+    if (!steps) return;
+    this.stageSteps.delete(stage.index);
     for (const step of steps) {
-      if (step.kind !== 'COPY' || step.from || !step.sources.every((s) => s.type === 'path')) continue;
+      if (step.index <= after.index || step.kind !== 'COPY' || step.from || !step.sources.every((s) => s.type === 'path')) continue;
       this.prefetched.set(step, this.planContextCopy(step, '/', undefined).then(() => undefined, () => undefined));
     }
   }
@@ -834,6 +849,7 @@ class Executor {
     const args = this.runArgs(step, conf.Shell);
     const prepared = step.mounts.length > 0 ? await this.prepareMounts(stage, step, conf.WorkingDir || '/') : undefined;
     try {
+      this.prefetchChecksums(stage, step);
       await this.execRunMounted(step, conf, args, rootfs, vertex, prepared);
     } finally {
       await prepared?.release();

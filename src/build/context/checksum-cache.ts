@@ -3,6 +3,7 @@ import { createReadStream, type BigIntStats, readFileSync, statSync } from 'node
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../store/atomic.js';
+import { streamHash } from '../../store/stream-hash.js';
 
 /** What identifies a file's content without reading it: if none of these changed, neither did the bytes. */
 interface Entry {
@@ -84,9 +85,10 @@ export class ChecksumCache {
 }
 
 export async function hashFile(abs: string): Promise<string> {
-  // Small files (most of a context) in one synchronous read; large ones streamed.
+  // Small files (most of a context) in one synchronous read; large ones streamed, and hashed on
+  // the thread pool where it can (the main thread has steps to run meanwhile).
   if (statSync(abs).size <= 256 * 1024) return createHash('sha256').update(readFileSync(abs)).digest('hex');
-  const h = createHash('sha256');
+  const h = streamHash('sha256');
   for await (const chunk of createReadStream(abs, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return h.hex();
 }
