@@ -160,6 +160,31 @@ describe('snapshots', () => {
     }
   });
 
+  it('unpacks a layer padded past its end marker, where tar stops reading, and checks the diffId over all of it', async () => {
+    const src = await mkdtemp(join(tmpdir(), 'tsbuild-pad-'));
+    try {
+      await writeFile(join(src, 'a'), 'a\n');
+      const tarPath = join(src, 'layer.tar');
+      execFileSync('tar', ['-C', src, '--numeric-owner', '-cf', tarPath, 'a']);
+      // Zeros beyond a pipe's buffer: tar exits at the end marker long before they are written.
+      const padded = Buffer.concat([await readFile(tarPath), Buffer.alloc(4 << 20)]);
+      await writeFile(tarPath, padded);
+      const diffId = `sha256:${createHash('sha256').update(padded).digest('hex')}` as Digest;
+      const source: LayerSource = { root, blobs: { open: () => createReadStream(tarPath) } };
+      const layer = { diffId, descriptor: { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffId, size: padded.length } };
+      const dir = await ensureUnpacked(source, layer);
+      expect(await readFile(join(dir, 'a'), 'utf8')).toBe('a\n');
+      // The same bytes but one, past the end marker, into another store: tar is happy, the
+      // diffId check is not.
+      padded[padded.length - 1] = 1;
+      await writeFile(tarPath, padded);
+      const other: LayerSource = { root: join(src, 'store'), blobs: source.blobs };
+      await expect(ensureUnpacked(other, layer)).rejects.toThrow(/has diffId sha256:/);
+    } finally {
+      await rm(src, { recursive: true, force: true });
+    }
+  });
+
   it('the copy snapshotter gives the same diff as overlay for the same commands', async () => {
     const work = snapshotWorkRoot(root);
     const overlay = await runIn(new OverlaySnapshotter({ workRoot: work }), [base], SCRIPT);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { type Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../../image/descriptor.js';
@@ -167,8 +167,8 @@ async function extractTar(blob: Readable, gzip: boolean, layer: LayerRef, into: 
     },
   });
   try {
-    if (gzip) await pipeline(blob, createGunzip(), verify, tar.stdin);
-    else await pipeline(blob, verify, tar.stdin);
+    if (gzip) await pipeline(blob, createGunzip(), verify, tarInput(tar.stdin));
+    else await pipeline(blob, verify, tarInput(tar.stdin));
   } catch (e) {
     tar.kill();
     await exited.catch(() => undefined);
@@ -178,6 +178,46 @@ async function extractTar(blob: Readable, gzip: boolean, layer: LayerRef, into: 
   if (code !== 0) throw new SnapshotError(`unpacking layer ${layer.descriptor.digest}: ${stderr.trim().split('\n')[0] ?? `tar exited ${code}`}`);
   const got = digester.digest();
   if (got !== layer.diffId) throw new SnapshotError(`layer ${layer.descriptor.digest} has diffId ${got}, expected ${layer.diffId}`);
+}
+
+/**
+ * tar's stdin as the end of the pipeline. tar stops reading at the archive's end marker and exits,
+ * while a layer may go on with padding (GNU tar pads to 10 KiB records, other writers as they
+ * like): from then on the bytes are still read, so the diffId covers all of them, and dropped.
+ * Whether tar succeeded is its exit status's to say.
+ */
+function tarInput(stdin: Writable): Writable {
+  let gone = false;
+  stdin.on('error', () => {
+    gone = true; // EPIPE: tar has exited
+  });
+  stdin.on('close', () => {
+    gone = true;
+  });
+  return new Writable({
+    highWaterMark: 1 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      if (gone || stdin.write(chunk)) return cb();
+      const go = () => {
+        stdin.off('drain', go);
+        stdin.off('close', go);
+        cb();
+      };
+      stdin.on('drain', go);
+      stdin.on('close', go);
+    },
+    final(cb) {
+      if (gone) return cb();
+      let done = false;
+      const finish = () => {
+        if (!done) cb();
+        done = true;
+      };
+      // Whichever comes first: the end written, or the pipe closed under it.
+      stdin.end(finish);
+      stdin.once('close', finish);
+    },
+  });
 }
 
 /** OCI whiteout files (`.wh.name`, `.wh..wh..opq`) become overlay whiteouts and opaque dirs. */
