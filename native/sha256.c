@@ -43,9 +43,18 @@ static void hasher_free(napi_env env, void *data, void *hint) {
   free(h);
 }
 
-static Hasher *hasher_arg(napi_env env, napi_value v) {
+/* The call's arguments (`want` of them) into argv, the first being a hasher; NULL after throwing. */
+static Hasher *hasher_call(napi_env env, napi_callback_info info, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
   void *h = NULL;
-  if (napi_get_value_external(env, v, &h) != napi_ok || !h) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) {
+    fail(env, usage);
+    return NULL;
+  }
+  if (napi_get_value_external(env, argv[0], &h) != napi_ok || !h) {
+    fail(env, "sha256: not a hasher");
+    return NULL;
+  }
   return h;
 }
 
@@ -104,11 +113,9 @@ static void update_complete(napi_env env, napi_status status, void *p) {
 
 /* update(hasher, chunks: Uint8Array[]): Promise<void>, resolved once every chunk is hashed. */
 static napi_value update(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) return fail(env, "sha256: update(hasher, chunks)");
-  Hasher *h = hasher_arg(env, argv[0]);
-  if (!h) return fail(env, "sha256: not a hasher");
+  Hasher *h = hasher_call(env, info, 2, argv, "sha256: update(hasher, chunks)");
+  if (!h) return NULL;
   if (h->busy) return fail(env, "sha256: an update is already running on this hasher");
   uint32_t count;
   if (napi_get_array_length(env, argv[1], &count) != napi_ok) return fail(env, "sha256: chunks must be an array");
@@ -158,11 +165,9 @@ static napi_value update(napi_env env, napi_callback_info info) {
 
 /* digest(hasher): the 32-byte digest, once no update is running; the hasher is spent. */
 static napi_value digest(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) return fail(env, "sha256: digest(hasher)");
-  Hasher *h = hasher_arg(env, argv[0]);
-  if (!h) return fail(env, "sha256: not a hasher");
+  Hasher *h = hasher_call(env, info, 1, argv, "sha256: digest(hasher)");
+  if (!h) return NULL;
   if (h->busy) return fail(env, "sha256: digest while an update is running");
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -8,9 +8,9 @@ import { MemoryRenderer, Progress } from '../../src/build/progress/index.js';
 import { parse } from '../../src/dockerfile/parser.js';
 import type { Digest } from '../../src/image/digest.js';
 import { planBuild } from '../../src/plan/planner.js';
-import { loadOciLayout } from '../../src/store/oci-layout.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { makeBusybox } from '../registry/helpers.js';
+import { storeWithBusybox } from './runtime-fixtures.js';
 
 // Real builds (runc + overlay, as root). A COPY whose parent changed takes the layer an earlier
 // build made for the same files when the parent cannot shape the diff; the image must be exactly
@@ -31,10 +31,8 @@ let work: string;
 let busybox: string;
 let context: string;
 
-async function freshStore(name: string): Promise<Store> {
-  const store = await openStore(join(work, name));
-  await loadOciLayout(store, busybox, { defaultName: 'busybox:latest' });
-  return store;
+function freshStore(name: string): Promise<Store> {
+  return storeWithBusybox(join(work, name), busybox);
 }
 
 /** Builds, noting the digest of every blob the build writes into the store. */

@@ -8,9 +8,9 @@ import { executeBuild } from '../../src/build/executor.js';
 import { MemoryRenderer, Progress } from '../../src/build/progress/index.js';
 import { parse } from '../../src/dockerfile/parser.js';
 import { planBuild } from '../../src/plan/planner.js';
-import { loadOciLayout } from '../../src/store/oci-layout.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { makeBusybox } from '../registry/helpers.js';
+import { storeWithBusybox } from './runtime-fixtures.js';
 
 // Real builds (runc + overlay, as root): a step's layer is written while the next step runs, its
 // upper dir serving as that step's lower. These tests check the result is the same as writing in
@@ -27,10 +27,8 @@ let work: string;
 let busybox: string;
 let context: string;
 
-async function freshStore(name: string): Promise<Store> {
-  const store = await openStore(join(work, name));
-  await loadOciLayout(store, busybox, { defaultName: 'busybox:latest' });
-  return store;
+function freshStore(name: string): Promise<Store> {
+  return storeWithBusybox(join(work, name), busybox);
 }
 
 function build(store: Store, dockerfile = DOCKERFILE) {

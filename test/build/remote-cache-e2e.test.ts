@@ -11,9 +11,9 @@ import { exportCache, openRemoteCache, parseCacheOption } from '../../src/build/
 import { parse } from '../../src/dockerfile/parser.js';
 import { planBuild } from '../../src/plan/planner.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { loadOciLayout } from '../../src/store/oci-layout.js';
-import { BUILD_CACHE_NAMESPACE, openStore, type Store } from '../../src/store/store.js';
+import { BUILD_CACHE_NAMESPACE, type Store } from '../../src/store/store.js';
 import { makeBusybox } from '../registry/helpers.js';
+import { storeWithBusybox } from './runtime-fixtures.js';
 
 // A real build (runc + overlay, as root) exports its cache to a real registry on loopback; a
 // second, empty store imports it and rebuilds without running a single step. The executor does
@@ -36,10 +36,8 @@ let busybox: string;
 let client: RegistryClient;
 let registry: Awaited<ReturnType<typeof startRegistry>>;
 
-async function storeWithBase(name: string): Promise<Store> {
-  const store = await openStore(join(work, name));
-  await loadOciLayout(store, busybox, { defaultName: 'busybox:latest' });
-  return store;
+function storeWithBase(name: string): Promise<Store> {
+  return storeWithBusybox(join(work, name), busybox);
 }
 
 async function build(store: Store, context: string) {

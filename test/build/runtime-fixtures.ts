@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Digest } from '../../src/image/digest.js';
 import type { LayerRef, LayerSource } from '../../src/build/snapshot/layer-cache.js';
+import { loadOciLayout } from '../../src/store/oci-layout.js';
+import { openStore, type Store } from '../../src/store/store.js';
 
 /** Shared by the snapshot/runtime/run-command tests: the busybox base image from testdata. */
 export interface BusyboxImage {
@@ -55,4 +57,11 @@ export function mountsUnder(dir: string): string[] {
 export function runcList(): string[] {
   const out = execFileSync('runc', ['list', '-q'], { encoding: 'utf8' });
   return out.split('\n').filter(Boolean);
+}
+
+/** A store at `dir` (new, or as it is) holding the busybox layout `layoutDir` as busybox:latest. */
+export async function storeWithBusybox(dir: string, layoutDir: string): Promise<Store> {
+  const store = await openStore(dir);
+  await loadOciLayout(store, layoutDir, { defaultName: 'busybox:latest' });
+  return store;
 }
