@@ -7,8 +7,8 @@ import { createGunzip } from 'node:zlib';
 import type { Descriptor } from '../../image/descriptor.js';
 import { Digester, type Digest, parseDigest } from '../../image/digest.js';
 import { SnapshotError } from './errors.js';
-import { spreadSubdirs } from './spread-dirs.js';
 import { makeWhiteouts, setOpaque } from './fs-ops.js';
+import { spreadSubdirs } from './spread-dirs.js';
 import { walkTree } from './tree.js';
 
 /**
