@@ -256,7 +256,8 @@ class Executor {
         const target = finished.find((r) => r.index === this.graph.target)!;
         return { target, image: await this.writeFinalImage(target) };
       })(),
-      Promise.all(runs.flatMap((r) => r.layers.filter(isPending).map((l) => this.commitLayer(l)))),
+      // A stage built FROM another shares its layers: each is committed once.
+      Promise.all([...new Set(runs.flatMap((r) => r.layers.filter(isPending)))].map((l) => this.commitLayer(l))),
     ]);
     if (written.status === 'rejected') throw written.reason;
     if (committed.status === 'rejected') throw committed.reason;
@@ -434,28 +435,18 @@ class Executor {
     return { ...run, layers };
   }
 
-  private readonly commits = new Map<PendingLayer, Promise<LayerRef>>();
-
   /**
-   * Waits for a layer still being written and moves its dir into the snapshot cache, once per
-   * layer (a stage built FROM another shares its layers). Only when the build is over: until then
-   * any mount may use the dir as a lower.
+   * Waits for a layer still being written and moves its dir into the snapshot cache. Only when
+   * the build is over: until then any mount may use the dir as a lower.
    */
-  private commitLayer(l: PendingLayer): Promise<LayerRef> {
-    let p = this.commits.get(l);
-    if (!p) {
-      p = (async () => {
-        const { commitSnapshot } = await import('./snapshot/layer-cache.js');
-        const layer = await l.layer;
-        await commitSnapshot(this.store.root, l.dir, layer.diffId);
-        // The upper dir has moved out: this drops the emptied working dir around it.
-        await l.snap.discard();
-        this.active.delete(l.snap);
-        return layer;
-      })();
-      this.commits.set(l, p);
-    }
-    return p;
+  private async commitLayer(l: PendingLayer): Promise<LayerRef> {
+    const { commitSnapshot } = await import('./snapshot/layer-cache.js');
+    const layer = await l.layer;
+    await commitSnapshot(this.store.root, l.dir, layer.diffId);
+    // The upper dir has moved out: this drops the emptied working dir around it.
+    await l.snap.discard();
+    this.active.delete(l.snap);
+    return layer;
   }
 
   /** ONBUILD triggers of a base image, parsed as Dockerfile instructions. */
