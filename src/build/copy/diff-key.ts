@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { lstat } from 'node:fs/promises';
 import { join, posix } from 'node:path';
+import { layerTime } from '../../image/layer/write-layer.js';
 import type { CacheKey } from '../cache-key.js';
 import type { CopyPlan } from './copy.js';
 import type { Owner } from './owner.js';
@@ -31,15 +32,11 @@ export async function copyDiffKey(
   const parts = dest.split('/').filter(Boolean);
   const { owner, sourceDateEpoch } = opts;
   const lines = [`dest ${JSON.stringify(plan.dest)}`, `checksum ${plan.checksum}`, `owner ${owner.uid}:${owner.gid}`, `epoch ${sourceDateEpoch ?? ''}`, ...opts.step];
-  const recordedTime = (mtimeNs: bigint) => {
-    const s = Number(mtimeNs / 1_000_000_000n) - (mtimeNs < 0n && mtimeNs % 1_000_000_000n !== 0n ? 1 : 0);
-    return sourceDateEpoch !== undefined && s > sourceDateEpoch ? sourceDateEpoch : s;
-  };
   let path = '';
   for (let i = 0; i < parts.length; i++) {
     path = posix.join(path || '/', parts[i]!);
     // Component by component with lstat: the host must never follow a symlink of the image.
-    const st = await lstat(join(rootfs, path), { bigint: true }).catch((e: NodeJS.ErrnoException) => {
+    const st = await lstat(join(rootfs, path)).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') return undefined;
       throw e;
     });
@@ -49,7 +46,7 @@ export async function copyDiffKey(
     }
     if (i === parts.length - 1 || !st.isDirectory()) return undefined;
     const nearest = i === parts.length - 2;
-    lines.push(`dir ${path} ${st.mode.toString(8)} ${st.uid}:${st.gid}${nearest ? '' : ` ${recordedTime(st.mtimeNs)}`}`);
+    lines.push(`dir ${path} ${st.mode.toString(8)} ${st.uid}:${st.gid}${nearest ? '' : ` ${layerTime(st.mtimeMs, sourceDateEpoch)}`}`);
   }
   const h = createHash('sha256').update('tsbuild-copy-diff-v1\n');
   for (const l of lines) h.update(l).update('\n');

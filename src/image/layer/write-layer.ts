@@ -35,6 +35,12 @@ interface Item {
   st: Stats;
 }
 
+/** The mtime a layer records for `mtimeMs`: whole seconds, clamped to SOURCE_DATE_EPOCH when set. */
+export function layerTime(mtimeMs: number, sourceDateEpoch: number | undefined): number {
+  const s = Math.floor(mtimeMs / 1000);
+  return sourceDateEpoch !== undefined && s > sourceDateEpoch ? sourceDateEpoch : s;
+}
+
 /**
  * A deterministic layer tar of the tree at `dir`: entries depth-first in byte order of names,
  * no `./` prefix, directories with a trailing `/`, numeric owners only, no user/group names,
@@ -60,10 +66,7 @@ async function* generateLayer(dir: string, opts: WriteLayerOptions): AsyncGenera
   } else if (overlay) {
     throw new Error('reading overlay opaque directories needs getfattr (attr) or GNU tar');
   }
-  const clamp = (t: number) => {
-    const s = Math.floor(t / 1000);
-    return opts.sourceDateEpoch !== undefined && s > opts.sourceDateEpoch ? opts.sourceDateEpoch : s;
-  };
+  const clamp = (t: number) => layerTime(t, opts.sourceDateEpoch);
   const links = new Map<string, string>();
   const batch = new ChunkBatcher(1 << 20);
   for await (const { rel, st } of walk(dir, '', opts)) {
