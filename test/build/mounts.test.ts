@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -311,6 +312,26 @@ describe('RUN --mount=type=bind', () => {
     expect(await listTree(dir)).toEqual(['.env', 'app', 'app/creds.env', 'app/link', 'app/main.sh', 'app/skip', 'app/skip/big']);
     await expect(prepareRunMounts(mounts('type=bind,source=.env,target=/e'), c)).rejects.toThrow(/not found/);
     expect(await readdir(join(storeRoot, 'tmp')).then((n) => n.filter((x) => x.startsWith('context-view-')))).toEqual([]);
+  });
+
+  it('copies files it cannot link (another filesystem) with their mode and times', async (t) => {
+    if (!existsSync('/dev/shm')) {
+      console.log('no /dev/shm here: cannot put a context on another filesystem than the store');
+      t.skip();
+    }
+    const dir = await mkdtemp('/dev/shm/tsbuild-ctx-');
+    try {
+      await writeFile(join(dir, 'tool'), '#!/bin/sh\n');
+      await chmod(join(dir, 'tool'), 0o750);
+      await utimes(join(dir, 'tool'), 1_600_000_000, 1_600_000_000);
+      await writeFile(join(dir, 'skipped'), 'x');
+      const ignore = createIgnoreMatcher(parseDockerignore('skipped\n'));
+      const c = ctx({ contextDir: dir, contextTree: { root: dir, owners: 'root', ignore } });
+      const r = await run('stat -c "%a %Y %n" /src/*', mounts('type=bind,target=/src'), c);
+      expect(r.stdout).toBe('750 1600000000 /src/tool\n');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a single file, and a source that escapes the context stays inside it', async () => {

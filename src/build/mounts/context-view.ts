@@ -37,7 +37,13 @@ export async function contextView(storeRoot: string, tree: SourceTree, source: s
       } else if (e.kind === 'file') {
         // A link shares the context's inode, never writable through the mount: read-only binds
         // stay read-only, and rw ones get an overlay on top (discardableCopy).
-        await link(e.abs, to).catch(() => copyFile(e.abs, to));
+        await link(e.abs, to).catch(async () => {
+          // Another filesystem (or links refused): a copy, with the original's mode, owner and times.
+          await copyFile(e.abs, to);
+          await lchown(to, Number(e.stat.uid), Number(e.stat.gid));
+          await chmod(to, e.mode);
+          await lutimes(to, e.stat.atime, e.stat.mtime);
+        });
       } else if (e.kind === 'symlink') {
         await symlink(e.linkTarget ?? '', to);
         await lchown(to, Number(e.stat.uid), Number(e.stat.gid));
