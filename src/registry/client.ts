@@ -66,6 +66,7 @@ interface SendOptions {
   signal?: AbortSignal | undefined;
   retry?: boolean;
   highWaterMark?: number;
+  expectBytes?: number;
 }
 
 /**
@@ -112,6 +113,7 @@ export class RegistryClient {
         ...(o.signal ? { signal: o.signal } : {}),
         ...(o.retry !== undefined ? { retry: o.retry } : {}),
         ...(o.highWaterMark ? { highWaterMark: o.highWaterMark } : {}),
+        ...(o.expectBytes !== undefined ? { expectBytes: o.expectBytes } : {}),
       });
       if (res.status === 401 && sameOrigin && authTries < 2) {
         const again = this.auth.onUnauthorized(registry, res.headers['www-authenticate'], o.scopes, !!authorization);
@@ -250,6 +252,7 @@ export class RegistryClient {
         headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
         signal: opts.signal,
         highWaterMark: BODY_HIGH_WATER_MARK,
+        ...(desc.size !== undefined ? { expectBytes: desc.size - offset } : {}),
       });
       let skip = 0;
       if (res.status === 206 && offset > 0) {

@@ -4,6 +4,7 @@ import type { Digest } from '../image/digest.js';
 import { isIndex, type Manifest } from '../image/manifest.js';
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from '../image/platform.js';
 import { formatReference, type Reference } from '../image/reference.js';
+import { recycleBodyChunk } from '../net/bulk-get.js';
 import type { BlobHold } from '../store/blob-store.js';
 import type { Store } from '../store/store.js';
 import type { BlobSources } from './blob-sources.js';
@@ -62,29 +63,25 @@ export async function pull(client: RegistryClient, store: Store, ref: Reference,
   try {
     const limit = pLimit(opts.concurrency ?? 4);
     let downloaded = 0;
-    const blobs = [manifest.config, ...manifest.layers];
-    const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-    await Promise.all(
-      unique.map((desc) =>
-        limit(async () => {
-          const isConfig = desc.digest === manifest.config.digest;
-          if (await store.blobs.has(desc.digest)) {
-            if (!isConfig) progress.done(desc.digest, 'Already exists');
-            return;
-          }
-          if (!isConfig) progress.start(desc.digest, desc.size);
-          // Chunks straight from the response into the store, which hashes and writes them.
-          const chunks = client.blobChunks(ref, desc, {
-            ...(opts.signal ? { signal: opts.signal } : {}),
-            ...(isConfig ? {} : { onBytes: (n: number) => progress.advance(desc.digest, n) }),
-          });
-          await store.blobs.write(chunks, { digest: desc.digest, size: desc.size }, { hold, ...(opts.signal ? { signal: opts.signal } : {}) });
-          downloaded++;
-          await opts.sources?.seen(ref.registry, ref.repository, desc.digest).catch(() => undefined);
-          if (!isConfig) progress.done(desc.digest, 'Pull complete');
-        }),
-      ),
-    );
+    const download = async (desc: Descriptor, isConfig: boolean): Promise<void> => {
+      if (await store.blobs.has(desc.digest)) {
+        if (!isConfig) progress.done(desc.digest, 'Already exists');
+        return;
+      }
+      if (!isConfig) progress.start(desc.digest, desc.size);
+      // Chunks straight from the response into the store, which hashes and writes them.
+      const chunks = client.blobChunks(ref, desc, {
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(isConfig ? {} : { onBytes: (n: number) => progress.advance(desc.digest, n) }),
+      });
+      await store.blobs.write(chunks, { digest: desc.digest, size: desc.size }, { hold, recycle: recycleBodyChunk, ...(opts.signal ? { signal: opts.signal } : {}) });
+      downloaded++;
+      await opts.sources?.seen(ref.registry, ref.repository, desc.digest).catch(() => undefined);
+      if (!isConfig) progress.done(desc.digest, 'Pull complete');
+    };
+    const layers = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()].filter((l) => l.digest !== manifest.config.digest);
+    // The config is small: it does not take one of the layers' slots.
+    await Promise.all([download(manifest.config, true), ...layers.map((l) => limit(() => download(l, false)))]);
     await store.blobs.writeBytes(fetched.bytes, { digest: fetched.descriptor.digest, size: fetched.descriptor.size }, { hold });
     const target: Descriptor = { ...fetched.descriptor, ...(platform ? { platform } : {}) };
     let name: string | undefined;

@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
+import { bulkGet, type ResponseBody } from '../net/bulk-get.js';
 import { deferredCaCertificates } from '../net/deferred-ca.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -29,12 +30,14 @@ export interface HttpRequest {
    * blob downloads use more so that a slow moment in the consumer does not stall the sender.
    */
   highWaterMark?: number;
+  /** The size the response body is expected to have (a blob's), when known. */
+  expectBytes?: number;
 }
 
 export interface HttpResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
   url: string;
 }
 
@@ -55,6 +58,11 @@ export interface TransportOptions {
   connections?: number;
   /** Idle time allowed between body chunks before the request fails (and a download resumes). */
   bodyTimeoutMs?: number;
+  /**
+   * GETs expecting a body at least this big (blobs) use a connection of their own read into large
+   * buffers (see bulkGet) instead of undici's pool. Default 1 MiB.
+   */
+  bulkMinBytes?: number;
   userAgent?: string;
 }
 
@@ -100,18 +108,24 @@ export class Transport {
   private readonly maxBackoffMs: number;
   private readonly maxRetryAfterMs: number;
   private readonly userAgent: string;
+  private readonly ca: string[] | undefined;
+  private readonly bodyTimeoutMs: number;
+  private readonly bulkMinBytes: number;
 
   constructor(opts: TransportOptions = {}) {
     baselineWasmOnly();
     const own = opts.ca ?? (opts.caFile ? readFileSync(opts.caFile) : undefined);
-    const ca = [own?.toString(), deferredCaCertificates()].filter((c): c is string => c !== undefined);
+    const extra = [own?.toString(), deferredCaCertificates()].filter((c): c is string => c !== undefined);
+    // Node's `ca` replaces the default roots; keep them so a private CA adds rather than narrows.
+    this.ca = extra.length > 0 ? [...rootCertificates, ...extra] : undefined;
+    this.bodyTimeoutMs = opts.bodyTimeoutMs ?? 120_000;
+    this.bulkMinBytes = opts.bulkMinBytes ?? 1 << 20;
     this.agent = new Agent({
       connections: opts.connections ?? 16,
       keepAliveTimeout: 30_000,
       headersTimeout: 120_000,
-      bodyTimeout: opts.bodyTimeoutMs ?? 120_000,
-      // Node's `ca` replaces the default roots; keep them so a private CA adds rather than narrows.
-      ...(ca.length > 0 ? { connect: { ca: [...rootCertificates, ...ca] } } : {}),
+      bodyTimeout: this.bodyTimeoutMs,
+      ...(this.ca ? { connect: { ca: this.ca } } : {}),
     });
     this.insecure = new Set((opts.insecureRegistries ?? []).map((h) => h.toLowerCase()));
     this.retries = opts.retries ?? 5;
@@ -138,10 +152,10 @@ export class Transport {
     const canRetry = req.retry !== false;
     for (let attempt = 0; ; attempt++) {
       const last = !canRetry || attempt >= this.retries;
-      let res: Dispatcher.ResponseData;
+      let res: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody };
       try {
         const body = typeof req.body === 'function' ? req.body() : req.body;
-        res = await this.agent.request({
+        res = this.isBulk(req) ? await this.bulk(url, req) : await this.agent.request({
           origin: url.origin,
           path: `${url.pathname}${url.search}`,
           method: req.method,
@@ -167,6 +181,21 @@ export class Transport {
       }
       return { status: res.statusCode, headers: res.headers, body: res.body, url: url.href };
     }
+  }
+
+  private isBulk(req: HttpRequest): boolean {
+    return req.method === 'GET' && req.body === undefined && req.expectBytes !== undefined && req.expectBytes >= this.bulkMinBytes;
+  }
+
+  private async bulk(url: URL, req: HttpRequest): Promise<Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody }> {
+    const res = await bulkGet({
+      url,
+      headers: { 'user-agent': this.userAgent, ...req.headers },
+      timeoutMs: this.bodyTimeoutMs,
+      ...(this.ca ? { ca: this.ca } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    return { statusCode: res.status, headers: res.headers, body: res.body };
   }
 
   backoff(attempt: number): number {

@@ -23,6 +23,11 @@ export interface BlobWriteOptions {
   /** The new blob is added to this hold before it is committed, so a concurrent GC cannot take it. */
   hold?: BlobHold;
   signal?: AbortSignal;
+  /**
+   * Called with each chunk of the content, in order, once the store is done with it (hashed and
+   * on its way to disk), so that the producer may reuse the memory. Not called after a failure.
+   */
+  recycle?: (chunk: Uint8Array) => void;
 }
 
 /**

@@ -90,6 +90,12 @@ export class FsBlobStore implements BlobStore {
     let info: BlobInfo;
     const fh = await open(tmp, 'wx', 0o644);
     const file = new BlobFileWriter(fh);
+    // Chunks held by the hash or the file until both have passed their end.
+    const held: { chunk: Uint8Array; end: number }[] = [];
+    const recycle = (all = false) => {
+      const done = all ? size : Math.min(size - hash.backlog(), file.written);
+      while (held.length > 0 && held[0]!.end <= done) opts.recycle!(held.shift()!.chunk);
+    };
     try {
       try {
         for await (const c of content as AsyncIterable<Uint8Array | string>) {
@@ -102,6 +108,10 @@ export class FsBlobStore implements BlobStore {
           await file.write(chunk);
           // Hashing behind the network: stop reading until it catches up.
           if (hash.backlog() > MAX_HASH_BACKLOG) await hash.drain(MAX_HASH_BACKLOG / 2);
+          if (opts.recycle) {
+            held.push({ chunk, end: size });
+            recycle();
+          }
         }
         if (signal?.aborted) throw abortError(signal);
         info = { digest: `${algorithm}:${await hash.hex()}`, size };
@@ -109,6 +119,7 @@ export class FsBlobStore implements BlobStore {
         if (expected.digest && info.digest !== expected.digest) throw new BlobIntegrityError(expected.digest, info, 'write');
         // The one fsync per blob, before the rename: a committed blob survives a crash.
         await file.finish();
+        if (opts.recycle) recycle(true);
       } finally {
         signal?.removeEventListener('abort', onAbort);
         await file.close();
@@ -188,7 +199,8 @@ class BlobFileWriter {
   private queued = 0;
   private inflight: Promise<void> | undefined;
   private writeback: Promise<void> | undefined;
-  private written = 0;
+  /** Bytes the kernel has taken (the chunks holding them are free again). */
+  written = 0;
   private writtenAtWriteback = 0;
   private failure: unknown;
   private closed = false;

@@ -8,12 +8,16 @@ import { type Fault, startFlakyProxy } from './flaky-proxy.js';
 import { addLayers, makeBusybox, type RunningRegistry, startDistribution, tempDir } from './helpers.js';
 
 // Two docker-registry instances: `a` behind a misbehaving proxy we write (node:http), `b` direct.
-describe('retries, Range resume and verification through a flaky proxy', () => {
+// Blob downloads go through undici's pool, or each on a connection of its own (bulkGet).
+describe.each([
+  ['pooled', Number.POSITIVE_INFINITY],
+  ['own-connection', 0],
+])('retries, Range resume and verification through a flaky proxy (%s blob downloads)', (_mode, bulkMinBytes) => {
   let a: RunningRegistry;
   let b: RunningRegistry;
   let work: string;
   let multi: { digest: string; layers: string[] };
-  const client = new RegistryClient({ transportOptions: { backoffMs: 5, maxBackoffMs: 50, retries: 5 } });
+  const client = new RegistryClient({ transportOptions: { backoffMs: 5, maxBackoffMs: 50, retries: 5, bulkMinBytes } });
 
   beforeAll(async () => {
     [a, b] = await Promise.all([startDistribution(), startDistribution()]);

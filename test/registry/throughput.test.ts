@@ -1,7 +1,7 @@
 // The fast paths of blob transfer: the store's write (hash once, batched writes, early writeback,
 // one fsync), downloads fed to it chunk by chunk, and pushes of local blobs that leave hashing to
 // the registry but still name a corrupt local blob as the culprit.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -52,6 +52,37 @@ describe('store write path (what a pull streams into)', () => {
       expect(digestOf(readFileSync(blobs.path(info.digest)))).toBe(info.digest);
     }
     expect(leftovers(join(work, 'big', 'sha256'))).toEqual([]);
+  });
+
+  it('recycles each chunk once, in order, only when hashing and writing are done with it', async () => {
+    const blobs = new FsBlobStore(join(work, 'recycle'));
+    // A producer that refills a recycled buffer at once, as the download slabs are: a chunk handed
+    // back too early would be overwritten before it was hashed or written, and the digest would differ.
+    const free: Buffer[] = [];
+    const given: Buffer[] = [];
+    const recycled: Uint8Array[] = [];
+    const hash = createHash('sha256');
+    async function* produce() {
+      for (let i = 0; i < 96; i++) {
+        const b = free.pop() ?? Buffer.allocUnsafe(512 << 10);
+        randomFillSync(b);
+        hash.update(b);
+        given.push(b);
+        yield b;
+      }
+    }
+    const content = produce();
+    const info = await blobs.write(content, { size: 96 * (512 << 10) }, {
+      recycle: (c) => {
+        recycled.push(c);
+        free.push(c as Buffer);
+      },
+    });
+    expect(info.digest).toBe(`sha256:${hash.digest('hex')}`);
+    expect(digestOf(readFileSync(blobs.path(info.digest)))).toBe(info.digest);
+    expect(recycled).toHaveLength(given.length);
+    recycled.forEach((c, i) => expect(c).toBe(given[i]));
+    expect(new Set(given).size).toBeLessThan(given.length); // buffers were in fact reused
   });
 
   it('takes plain async iterables and strings, and refuses wrong content without leaving a file', async () => {

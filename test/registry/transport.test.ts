@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,7 @@ describe('scheme choice', () => {
 });
 
 describe('TLS with a custom CA bundle', () => {
+  const BIG = randomBytes(5 << 20);
   let dir: string;
   let server: Server;
   let port: number;
@@ -37,6 +39,7 @@ describe('TLS with a custom CA bundle', () => {
     writeFileSync(`${dir}/ext.cnf`, 'subjectAltName=IP:127.0.0.1\n');
     sh(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf']);
     server = createServer({ key: readFileSync(`${dir}/srv.key`), cert: readFileSync(`${dir}/srv.pem`) }, (req, res) => {
+      if (req.url === '/big') return void res.writeHead(200, { 'content-length': BIG.length }).end(BIG);
       res.writeHead(req.url === '/v2/' ? 200 : 404, { 'content-type': 'application/json' }).end('{}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -61,6 +64,22 @@ describe('TLS with a custom CA bundle', () => {
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as Error).message).toMatch(/TLS failure/);
     expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+  });
+
+  it('downloads a big body on a connection of its own over TLS, with the same trust', async () => {
+    const withCa = new Transport({ caFile: `${dir}/ca.pem`, retries: 0 });
+    const res = await withCa.request({ method: 'GET', url: `https://127.0.0.1:${port}/big`, expectBytes: BIG.length });
+    expect(res.status).toBe(200);
+    const got: Buffer[] = [];
+    for await (const c of res.body) got.push(Buffer.from(c));
+    expect(Buffer.concat(got).equals(BIG)).toBe(true);
+    await withCa.close();
+
+    const without = new Transport({ retries: 0 });
+    const err = await without.request({ method: 'GET', url: `https://127.0.0.1:${port}/big`, expectBytes: BIG.length }).catch((e: unknown) => e);
+    await without.close();
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as Error).message).toMatch(/TLS failure/);
   });
 
   it('trusts the NODE_EXTRA_CA_CERTS bundle the launcher deferred', async () => {
