@@ -30,7 +30,7 @@ export interface BulkResponse extends ResponseHead {
 const pool = new SlabPool(1 << 20, 16);
 const MIN_READ = 64 << 10;
 /** Body bytes read but not taken by the consumer before the socket is paused. */
-const HIGH_WATER = 4 << 20;
+const HIGH_WATER = 2 << 20;
 
 /**
  * A GET whose response body may be gigabytes (a layer), on a connection of its own that is closed

@@ -177,9 +177,9 @@ export class FsBlobStore implements BlobStore {
 }
 
 /** Bytes waiting to be hashed before a writer waits (backpressure towards the source). */
-const MAX_HASH_BACKLOG = 8 << 20;
+const MAX_HASH_BACKLOG = 2 << 20;
 /** Bytes queued for the disk before a writer waits (backpressure towards the source). */
-const MAX_QUEUED = 2 << 20;
+const MAX_QUEUED = 1 << 20;
 /** Bytes written between two requests to start writeback (see BlobFileWriter). */
 const WRITEBACK_EVERY = 32 << 20;
 /** Early writebacks running at once in this process: each holds a libuv pool thread. */
