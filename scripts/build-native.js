@@ -1,8 +1,8 @@
 // Compiles the native modules (native/*.c) into dist/native/ with the system C compiler and Node's
 // own headers (N-API, so any Node >= 18 loads them). Optional: when there is no compiler or no
 // headers, tsbuild does without them, only slower (syscalls.node: mount, umount, getfattr and perl
-// are spawned instead; sha256.node: blobs are hashed on the main thread); this script then says so
-// in one line and succeeds.
+// are spawned instead; sha256.node: blobs are hashed on the main thread; sendfile.node: uploads
+// pass through Node's buffers); this script then says so in one line and succeeds.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +17,7 @@ const modules = [
   { name: 'syscalls', without: 'tools will be spawned instead' },
   // OpenSSL's headers as Node installs them; its symbols are the running Node's own.
   { name: 'sha256', without: 'blobs are hashed on the main thread', needs: 'openssl/evp.h' },
+  { name: 'sendfile', without: 'uploads to plain-HTTP registries are read and written by Node' },
 ];
 
 if (process.platform !== 'linux') process.exit(0);

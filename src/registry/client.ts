@@ -5,6 +5,7 @@ import { type Digest, digestOf, isDigest } from '../image/digest.js';
 import { type AnyManifest, parseManifest } from '../image/manifest.js';
 import { MediaType } from '../image/media-types.js';
 import { registryHost } from '../image/reference.js';
+import type { FileRange } from '../net/bulk-request.js';
 import { Authenticator, repositoryScope } from './auth/authenticator.js';
 import type { CredentialStore, Credentials } from './credentials.js';
 import { RegistryError, registryErrorFromBody } from './errors.js';
@@ -67,6 +68,7 @@ interface SendOptions {
   retry?: boolean;
   highWaterMark?: number;
   expectBytes?: number;
+  bodyFile?: FileRange;
 }
 
 /**
@@ -114,6 +116,7 @@ export class RegistryClient {
         ...(o.retry !== undefined ? { retry: o.retry } : {}),
         ...(o.highWaterMark ? { highWaterMark: o.highWaterMark } : {}),
         ...(o.expectBytes !== undefined ? { expectBytes: o.expectBytes } : {}),
+        ...(o.bodyFile ? { bodyFile: o.bodyFile } : {}),
       });
       if (res.status === 401 && sameOrigin && authTries < 2) {
         const again = this.auth.onUnauthorized(registry, res.headers['www-authenticate'], o.scopes, !!authorization);
@@ -341,7 +344,7 @@ export class RegistryClient {
     repo: RepoRef,
     desc: { digest: Digest; size: number },
     open: OpenBlob | OpenChunks,
-    opts: { signal?: AbortSignal; location?: string; chunked?: boolean; onBytes?: (n: number) => void } = {},
+    opts: { signal?: AbortSignal; location?: string; chunked?: boolean; onBytes?: (n: number) => void; file?: string } = {},
   ): Promise<void> {
     let location = opts.location;
     for (let attempt = 0; ; attempt++) {
@@ -362,7 +365,7 @@ export class RegistryClient {
     }
   }
 
-  private async uploadWhole(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void }): Promise<void> {
+  private async uploadWhole(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; file?: string }): Promise<void> {
     const url = new URL(location);
     url.searchParams.set('digest', desc.digest);
     const res = await this.send(repo.registry, {
@@ -371,6 +374,7 @@ export class RegistryClient {
       scopes: [repositoryScope(repo.repository, 'pull,push')],
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
       body: () => countedBody(open(), opts.onBytes),
+      ...(opts.file ? { bodyFile: fileRange(opts.file, 0, desc.size - 1, opts.onBytes) } : {}),
       signal: opts.signal,
       retry: false,
     });
@@ -378,7 +382,7 @@ export class RegistryClient {
     if (res.status !== 201) await this.fail(repo.registry, res, `upload of ${desc.digest}`);
   }
 
-  private async uploadChunks(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; chunkSize: number }): Promise<void> {
+  private async uploadChunks(repo: RepoRef, location: string, desc: { digest: Digest; size: number }, open: OpenBlob | OpenChunks, opts: { signal?: AbortSignal; onBytes?: (n: number) => void; chunkSize: number; file?: string }): Promise<void> {
     let loc = location;
     const scopes = [repositoryScope(repo.repository, 'pull,push')];
     for (const { start, end } of chunkRanges(desc, opts.chunkSize)) {
@@ -388,6 +392,7 @@ export class RegistryClient {
         scopes,
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - start + 1), 'content-range': `${start}-${end}` },
         body: () => countedBody(open({ start, end }), opts.onBytes),
+        ...(opts.file ? { bodyFile: fileRange(opts.file, start, end, opts.onBytes) } : {}),
         signal: opts.signal,
         retry: false,
       });
@@ -453,6 +458,10 @@ export function chunkRanges(desc: { digest: Digest; size: number }, chunkSize: n
     start = end + 1;
   }
   return ranges;
+}
+
+function fileRange(path: string, start: number, end: number, onBytes?: (n: number) => void): FileRange {
+  return { path, start, end, ...(onBytes ? { onBytes } : {}) };
 }
 
 /** Progress counting that keeps the body's kind: a stream stays a stream, chunks stay pulled one by one. */

@@ -4,7 +4,7 @@ import type { Digest } from '../image/digest.js';
 import { isIndex, type Manifest } from '../image/manifest.js';
 import { formatPlatform, hostPlatform, type Platform, platformMatches } from '../image/platform.js';
 import { formatReference, type Reference } from '../image/reference.js';
-import { recycleBodyChunk } from '../net/bulk-get.js';
+import { recycleBodyChunk } from '../net/bulk-request.js';
 import type { BlobHold } from '../store/blob-store.js';
 import type { Store } from '../store/store.js';
 import type { BlobSources } from './blob-sources.js';

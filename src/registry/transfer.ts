@@ -29,6 +29,8 @@ export interface ImageSource {
    * registry must refuse an upload whose content does not match): each byte is hashed once.
    */
   openUnverified?(desc: Descriptor): OpenChunks;
+  /** The file holding those same unverified bytes, when there is one (sent with sendfile). */
+  blobFile?(desc: Descriptor): string;
   readonly ranged: boolean;
 }
 
@@ -179,6 +181,10 @@ export class FileSource implements ImageSource {
   openUnverified(desc: Descriptor): OpenChunks {
     return fileRanges(this.blobs.path(desc.digest), desc.size);
   }
+
+  blobFile(desc: Descriptor): string {
+    return this.blobs.path(desc.digest);
+  }
 }
 
 export function layoutSource(layout: OciLayout): FileSource {
@@ -251,8 +257,9 @@ export class RegistrySink implements ImageSink {
     }
     // The registry verifies what it receives against the digest, so local bytes go up unhashed.
     const raw = src.openUnverified?.(desc);
+    const file = raw && src.blobFile?.(desc);
     try {
-      await client.uploadBlob(repo, desc, raw ?? open, { ...sig, ...(location ? { location } : {}), ...(src.ranged ? {} : { chunked: false }), onBytes });
+      await client.uploadBlob(repo, desc, raw ?? open, { ...sig, ...(location ? { location } : {}), ...(src.ranged ? {} : { chunked: false }), ...(file ? { file } : {}), onBytes });
     } catch (e) {
       // Refused (or cut short): if the local copy is what is wrong, say so rather than blame the registry.
       if (raw && !signal?.aborted) await checkLocal(open, e);

@@ -5,7 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, type Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
-import { bulkGet, type ResponseBody } from '../net/bulk-get.js';
+import { bulkRequest, canSendFile, type FileRange, type ResponseBody } from '../net/bulk-request.js';
 import { deferredCaCertificates } from '../net/deferred-ca.js';
 
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -32,6 +32,11 @@ export interface HttpRequest {
   highWaterMark?: number;
   /** The size the response body is expected to have (a blob's), when known. */
   expectBytes?: number;
+  /**
+   * The body's bytes as a range of a file, when they are one: sent by sendfile where the
+   * connection allows (plain HTTP), `body` is sent otherwise.
+   */
+  bodyFile?: FileRange;
 }
 
 export interface HttpResponse {
@@ -59,8 +64,9 @@ export interface TransportOptions {
   /** Idle time allowed between body chunks before the request fails (and a download resumes). */
   bodyTimeoutMs?: number;
   /**
-   * GETs expecting a body at least this big (blobs) use a connection of their own read into large
-   * buffers (see bulkGet) instead of undici's pool. Default 1 MiB.
+   * Blob transfers of at least this many bytes (GETs expecting that much, uploads of a file range
+   * to a plain-HTTP registry) use a connection of their own (see bulkRequest) instead of undici's
+   * pool. Default 1 MiB.
    */
   bulkMinBytes?: number;
   userAgent?: string;
@@ -154,21 +160,12 @@ export class Transport {
       const last = !canRetry || attempt >= this.retries;
       let res: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody };
       try {
-        const body = typeof req.body === 'function' ? req.body() : req.body;
-        res = this.isBulk(req) ? await this.bulk(url, req) : await this.agent.request({
-          origin: url.origin,
-          path: `${url.pathname}${url.search}`,
-          method: req.method,
-          headers: { 'user-agent': this.userAgent, ...req.headers },
-          // undici takes (async) iterables at runtime; its typings only list streams and bytes.
-          ...(body !== undefined ? { body: body as Readable | Buffer | string } : {}),
-          ...(req.signal ? { signal: req.signal } : {}),
-          ...(req.highWaterMark ? { highWaterMark: req.highWaterMark } : {}),
-        });
+        res = this.isBulk(req, url) ? await this.bulk(url, req) : await this.pooled(url, req);
       } catch (e) {
         if (req.signal?.aborted) throw req.signal.reason ?? e;
         // Our own body ended short of (or beyond) its Content-Length: a local fault, not worth retrying.
-        if ((e as { code?: string }).code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') throw new Error(`${req.method} ${url.host}${url.pathname}: request body does not match its Content-Length`);
+        const code = (e as { code?: string }).code;
+        if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH' || code === 'ERR_FILE_SHORT') throw new Error(`${req.method} ${url.host}${url.pathname}: request body does not match its Content-Length`);
         if (last || !isConnectionError(e)) throw connectionError(url, e);
         await sleep(this.backoff(attempt), undefined, req.signal ? { signal: req.signal } : undefined);
         continue;
@@ -183,15 +180,33 @@ export class Transport {
     }
   }
 
-  private isBulk(req: HttpRequest): boolean {
-    return req.method === 'GET' && req.body === undefined && req.expectBytes !== undefined && req.expectBytes >= this.bulkMinBytes;
+  private pooled(url: URL, req: HttpRequest): Promise<Dispatcher.ResponseData> {
+    const body = typeof req.body === 'function' ? req.body() : req.body;
+    return this.agent.request({
+      origin: url.origin,
+      path: `${url.pathname}${url.search}`,
+      method: req.method,
+      headers: { 'user-agent': this.userAgent, ...req.headers },
+      // undici takes (async) iterables at runtime; its typings only list streams and bytes.
+      ...(body !== undefined ? { body: body as Readable | Buffer | string } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+      ...(req.highWaterMark ? { highWaterMark: req.highWaterMark } : {}),
+    });
+  }
+
+  private isBulk(req: HttpRequest, url: URL): boolean {
+    if (req.method === 'GET') return req.body === undefined && req.expectBytes !== undefined && req.expectBytes >= this.bulkMinBytes;
+    const file = req.bodyFile;
+    return file !== undefined && file.end - file.start + 1 >= this.bulkMinBytes && canSendFile(url);
   }
 
   private async bulk(url: URL, req: HttpRequest): Promise<Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody }> {
-    const res = await bulkGet({
+    const res = await bulkRequest({
       url,
+      method: req.method as 'GET' | 'PUT' | 'PATCH' | 'POST',
       headers: { 'user-agent': this.userAgent, ...req.headers },
       timeoutMs: this.bodyTimeoutMs,
+      ...(req.method !== 'GET' && req.bodyFile ? { body: req.bodyFile } : {}),
       ...(this.ca ? { ca: this.ca } : {}),
       ...(req.signal ? { signal: req.signal } : {}),
     });

@@ -8,7 +8,7 @@ import { type Fault, startFlakyProxy } from './flaky-proxy.js';
 import { addLayers, makeBusybox, type RunningRegistry, startDistribution, tempDir } from './helpers.js';
 
 // Two docker-registry instances: `a` behind a misbehaving proxy we write (node:http), `b` direct.
-// Blob downloads go through undici's pool, or each on a connection of its own (bulkGet).
+// Blob downloads go through undici's pool, or each on a connection of its own (bulkRequest).
 describe.each([
   ['pooled', Number.POSITIVE_INFINITY],
   ['own-connection', 0],

@@ -1,11 +1,24 @@
+import { open } from 'node:fs/promises';
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { nativeSendfile } from '../native/sendfile.js';
 import { type ResponseHead, ResponseParser } from './http1-response.js';
 import { type Slab, SlabPool } from './slab-pool.js';
 
-export interface BulkGetOptions {
+/** A request body that is a byte range of a file (`end` inclusive), sent without reading it. */
+export interface FileRange {
+  path: string;
+  start: number;
+  end: number;
+  onBytes?: (n: number) => void;
+}
+
+export interface BulkRequestOptions {
   url: URL;
+  method?: 'GET' | 'PUT' | 'PATCH' | 'POST';
   headers: Record<string, string>;
+  /** Plain HTTP only, with the native sendfile module (see canSendFile). */
+  body?: FileRange;
   /** Trusted CAs for https (Node's default roots when absent). */
   ca?: string[];
   signal?: AbortSignal;
@@ -31,25 +44,44 @@ const pool = new SlabPool(1 << 20, 16);
 const MIN_READ = 64 << 10;
 /** Body bytes read but not taken by the consumer before the socket is paused. */
 const HIGH_WATER = 2 << 20;
+/** A file body goes out in sendfile calls of at most this much (progress is reported between). */
+const SEND_SLICE = 8 << 20;
+/** Longest a sendfile call waits on a full socket before control comes back. */
+const SEND_WAIT_MS = 250;
+
+/** Whether bulkRequest can send a FileRange body to `url`: plain HTTP, with the native module. */
+export function canSendFile(url: URL): boolean {
+  return url.protocol === 'http:' && nativeSendfile() !== undefined;
+}
 
 /**
- * A GET whose response body may be gigabytes (a layer), on a connection of its own that is closed
- * afterwards. Node's sockets hand every read over in a freshly allocated 64 KiB buffer; at a GiB
+ * A request whose body (a blob going up) or response body (a blob coming down) may be gigabytes,
+ * on a connection of its own that is closed afterwards.
+ *
+ * Coming down: Node's sockets hand every read over in a freshly allocated 64 KiB buffer; at a GiB
  * per second that allocation and its garbage collection cost more CPU than the rest of a pull
  * together (measured: ~1.3 s of CPU per GiB through undici, ~0.1 s here). Here the socket reads
  * straight into large slabs (its `onread` option) and the body is handed on as views of them,
  * adjacent reads merged, so a consumer sees few big chunks and nothing is copied. A consumer that
- * passes each chunk to `recycleBodyChunk` when done lets the slabs be reused. The response is
- * parsed by ResponseParser; TLS works the same way (Node decrypts into the slab).
+ * passes each chunk to `recycleBodyChunk` when done lets the slabs be reused. TLS works the same
+ * way (Node decrypts into the slab).
  *
- * Resolves once the head is in; rejects with the socket's error (ECONNRESET, ETIMEDOUT...) when
- * the connection fails before that, so callers can retry as they would with any client.
+ * Going up: a FileRange body is moved from the page cache to the socket by sendfile(2) on the
+ * thread pool (native/sendfile.c), in slices, after the head; nothing passes through JavaScript.
+ * A response that arrives early (a refusal) stops the sending.
+ *
+ * Responses are parsed by ResponseParser. Resolves once the response head is in; rejects with the
+ * socket's error (ECONNRESET, ETIMEDOUT...) when the connection fails before that, so callers can
+ * retry as they would with any client.
  */
-export async function bulkGet(opts: BulkGetOptions): Promise<BulkResponse> {
-  const { url } = opts;
-  const head = requestHead(url, opts.headers);
+export async function bulkRequest(opts: BulkRequestOptions): Promise<BulkResponse> {
+  const { url, body: file } = opts;
+  const method = opts.method ?? 'GET';
+  if (file && !canSendFile(url)) throw new Error(`cannot send a file body to ${url.protocol}//${url.host} without sendfile`);
+  const head = requestHead(method, url, file ? { ...opts.headers, 'content-length': String(file.end - file.start + 1) } : opts.headers);
+  const fh = file ? await open(file.path, 'r') : undefined;
   return new Promise((resolve, reject) => {
-    const parser = new ResponseParser('GET');
+    const parser = new ResponseParser(method);
     const body = new BulkBody();
     let slab = pool.take();
     let settled = false;
@@ -110,20 +142,55 @@ export async function bulkGet(opts: BulkGetOptions): Promise<BulkResponse> {
       }
     });
     const onAbort = () => socket.destroy(opts.signal!.reason instanceof Error ? opts.signal!.reason : new Error('aborted'));
+    socket.once('close', () => opts.signal?.removeEventListener('abort', onAbort));
+    if (!fh) {
+      socket.write(head);
+    } else {
+      // The head must be in the kernel before sendfile appends the body behind it.
+      socket.write(head, (err) => {
+        if (!err) void sendFileBody(socket, fh.fd, file!, () => parser.head !== undefined, opts.timeoutMs).catch((e: Error) => socket.destroy(e));
+      });
+      socket.once('close', () => void fh.close().catch(() => undefined));
+    }
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('close', () => opts.signal?.removeEventListener('abort', onAbort));
-    socket.write(head);
   });
 }
 
-/** Lets the slab under a chunk of a bulkGet body be reused; the caller must not touch the chunk again. */
+/**
+ * Sends the file range after the head, slice by slice, until it is all out, the socket is gone or
+ * a response came (the server refused early). The idle timer is re-armed as bytes go, since
+ * Node does not see these writes.
+ */
+async function sendFileBody(socket: Socket, fd: number, file: FileRange, answered: () => boolean, timeoutMs: number): Promise<void> {
+  const native = nativeSendfile()!;
+  const socketFd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof socketFd !== 'number' || socketFd < 0) throw new Error('no socket descriptor to sendfile to');
+  const length = file.end - file.start + 1;
+  let sent = 0;
+  let idleSince = Date.now();
+  // Checked right before each call, on the main thread: the descriptor is open when the native
+  // side duplicates it.
+  while (sent < length && !socket.destroyed && !answered()) {
+    const n = await native.sendfile(socketFd, fd, file.start + sent, Math.min(SEND_SLICE, length - sent), SEND_WAIT_MS);
+    if (n > 0) {
+      sent += n;
+      idleSince = Date.now();
+      socket.setTimeout(timeoutMs);
+      file.onBytes?.(n);
+    } else if (Date.now() - idleSince > timeoutMs) {
+      throw Object.assign(new Error(`sending stalled for ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+    }
+  }
+}
+
+/** Lets the slab under a chunk of a bulkRequest body be reused; the caller must not touch the chunk again. */
 export function recycleBodyChunk(chunk: Uint8Array): void {
   pool.recycle(chunk);
 }
 
-function requestHead(url: URL, headers: Record<string, string>): string {
-  const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];
+function requestHead(method: string, url: URL, headers: Record<string, string>): string {
+  const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `host: ${url.host}`];
   for (const [name, value] of Object.entries(headers)) {
     // A CR or LF in a value would start a header (or a request) of the value's choosing.
     if (/[\r\n]/.test(name + value)) throw new Error(`header ${name} contains a line break`);
@@ -138,7 +205,7 @@ function isIp(host: string): boolean {
 }
 
 /**
- * The body of a bulkGet response: pieces queue as the socket reads them (a piece that continues
+ * The body of a bulkRequest response: pieces queue as the socket reads them (a piece that continues
  * the previous one in the same slab extends it) and are taken by async iteration; the socket is
  * paused while too much waits and resumed once the consumer has caught up.
  */
