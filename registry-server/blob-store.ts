@@ -41,6 +41,11 @@ export class RepoBlobStore {
     return this.driver.reader(blobDataPath(d), range);
   }
 
+  /** The blob's file on the local filesystem, when the driver keeps one. */
+  localFile(d: Digest): string | undefined {
+    return this.driver.localFile?.(blobDataPath(d));
+  }
+
   async link(repo: string, d: Digest): Promise<void> {
     await this.driver.putContent(layerLinkPath(repo, d), Buffer.from(d));
   }

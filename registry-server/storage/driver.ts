@@ -25,6 +25,8 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
   /** Marks a file as recently used (garbage collection spares young blobs). */
   touch(path: string): Promise<void>;
+  /** Where a file lies on the local filesystem, for drivers that keep files there (sendfile). */
+  localFile?(path: string): string;
 }
 
 export interface FileInfo {

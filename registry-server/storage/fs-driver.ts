@@ -64,6 +64,10 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  localFile(path: string): string {
+    return this.full(path);
+  }
+
   async reader(path: string, range: { start?: number; end?: number } = {}): Promise<Readable> {
     let fh;
     try {

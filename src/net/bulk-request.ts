@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { nativeSendfile } from '../native/sendfile.js';
+import { sendFileRange } from './send-file.js';
 import { type ResponseHead, ResponseParser } from './http1-response.js';
 import { type Slab, SlabPool } from './slab-pool.js';
 
@@ -44,10 +45,6 @@ const pool = new SlabPool(1 << 20, 16);
 const MIN_READ = 64 << 10;
 /** Body bytes read but not taken by the consumer before the socket is paused. */
 const HIGH_WATER = 2 << 20;
-/** A file body goes out in sendfile calls of at most this much (progress is reported between). */
-const SEND_SLICE = 8 << 20;
-/** Longest a sendfile call waits on a full socket before control comes back. */
-const SEND_WAIT_MS = 250;
 
 /** Whether bulkRequest can send a FileRange body to `url`: plain HTTP, with the native module. */
 export function canSendFile(url: URL): boolean {
@@ -148,40 +145,15 @@ export async function bulkRequest(opts: BulkRequestOptions): Promise<BulkRespons
     } else {
       // The head must be in the kernel before sendfile appends the body behind it.
       socket.write(head, (err) => {
-        if (!err) void sendFileBody(socket, fh.fd, file!, () => parser.head !== undefined, opts.timeoutMs).catch((e: Error) => socket.destroy(e));
+        if (err) return;
+        const sending = { stop: () => parser.head !== undefined, timeoutMs: opts.timeoutMs, ...(file!.onBytes ? { onBytes: file!.onBytes } : {}) };
+        sendFileRange(socket, fh.fd, file!.start, file!.end, sending).catch((e: Error) => socket.destroy(e));
       });
       socket.once('close', () => void fh.close().catch(() => undefined));
     }
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-/**
- * Sends the file range after the head, slice by slice, until it is all out, the socket is gone or
- * a response came (the server refused early). The idle timer is re-armed as bytes go, since
- * Node does not see these writes.
- */
-async function sendFileBody(socket: Socket, fd: number, file: FileRange, answered: () => boolean, timeoutMs: number): Promise<void> {
-  const native = nativeSendfile()!;
-  const socketFd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof socketFd !== 'number' || socketFd < 0) throw new Error('no socket descriptor to sendfile to');
-  const length = file.end - file.start + 1;
-  let sent = 0;
-  let idleSince = Date.now();
-  // Checked right before each call, on the main thread: the descriptor is open when the native
-  // side duplicates it.
-  while (sent < length && !socket.destroyed && !answered()) {
-    const n = await native.sendfile(socketFd, fd, file.start + sent, Math.min(SEND_SLICE, length - sent), SEND_WAIT_MS);
-    if (n > 0) {
-      sent += n;
-      idleSince = Date.now();
-      socket.setTimeout(timeoutMs);
-      file.onBytes?.(n);
-    } else if (Date.now() - idleSince > timeoutMs) {
-      throw Object.assign(new Error(`sending stalled for ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
-    }
-  }
 }
 
 /** Lets the slab under a chunk of a bulkRequest body be reused; the caller must not touch the chunk again. */

@@ -4,7 +4,7 @@ import ts from 'typescript';
 import { REPO_ROOT } from './helpers.js';
 
 /**
- * Transpiles the registry server (and what it imports of src/: the image types, atomic writes) into `outDir` as plain ESM, with
+ * Transpiles the registry server (and what it imports of src/: the image types, atomic writes, sendfile) into `outDir` as plain ESM, with
  * a small entry script, so tests can run it as a separate process they can SIGKILL. Node 20 cannot
  * run TypeScript itself and the build output (dist/) may be stale.
  */
@@ -20,6 +20,8 @@ export async function buildChildServer(outDir: string): Promise<string> {
   await walk(join(REPO_ROOT, 'registry-server'));
   await walk(join(REPO_ROOT, 'src', 'image'));
   files.push(join(REPO_ROOT, 'src', 'store', 'atomic.ts'));
+  // sendfile for blob GETs: the child finds no native module under its own root and streams.
+  for (const f of ['net/send-file.ts', 'native/sendfile.ts', 'native/load.ts', 'package-root.ts']) files.push(join(REPO_ROOT, 'src', f));
   for (const f of files) {
     const out = join(outDir, relative(REPO_ROOT, f)).replace(/\.ts$/, '.js');
     const js = ts.transpileModule(await readFile(f, 'utf8'), {

@@ -2,6 +2,8 @@
 // codes and error codes included, run against the in-process server over both storage drivers.
 // The official conformance suite (a Go program) is run by hand; what it checks is encoded here
 // and in mount.test.ts and tags.test.ts so that CI checks it without Go.
+import { randomBytes } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryDriver } from '../../registry-server/storage/memory-driver.js';
@@ -97,6 +99,35 @@ describe.each([
       const bad = await http('GET', `${base}/v2/pull/test/blobs/${d}`, { headers: { Range: `bytes=${layer.length + 10}-` } });
       expect(bad.status).toBe(416);
       expect(bad.headers['content-range']).toBe(`bytes */${layer.length}`);
+    });
+
+    it('serves a big blob whole and by range, twice on one kept-alive connection', async () => {
+      // Past the size where the filesystem driver's blobs go out by sendfile, the body bypassing the response stream.
+      const big = randomBytes(3 << 20);
+      const d = await pushBlob(base, 'pull/big', big);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const get = (range?: string) =>
+        new Promise<{ status: number; body: Buffer; reused: boolean }>((resolve, reject) => {
+          const req = httpRequest(`${base}/v2/pull/big/blobs/${d}`, { agent, headers: range ? { range } : {} }, (res) => {
+            const parts: Buffer[] = [];
+            res.on('data', (c: Buffer) => parts.push(c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: Buffer.concat(parts), reused: req.reusedSocket }));
+          });
+          req.on('error', reject).end();
+        });
+      try {
+        const whole = await get();
+        expect(whole.status).toBe(200);
+        expect(whole.body.equals(big)).toBe(true);
+        const part = await get('bytes=1048570-2097159');
+        expect(part.status).toBe(206);
+        expect(part.body.equals(big.subarray(1048570, 2097160))).toBe(true);
+        expect(part.reused).toBe(true);
+        const again = await get();
+        expect(again.body.equals(big)).toBe(true);
+      } finally {
+        agent.destroy();
+      }
     });
 
     it('404 BLOB_UNKNOWN for blobs not in the repository, even if stored for another', async () => {
