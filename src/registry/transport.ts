@@ -72,6 +72,9 @@ export interface TransportOptions {
   userAgent?: string;
 }
 
+/** A response as undici's pool or bulkRequest gives it. */
+type RawResponse = Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody };
+
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 let wasmTierUpOff = false;
@@ -158,7 +161,7 @@ export class Transport {
     const canRetry = req.retry !== false;
     for (let attempt = 0; ; attempt++) {
       const last = !canRetry || attempt >= this.retries;
-      let res: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody };
+      let res: RawResponse;
       try {
         res = this.isBulk(req, url) ? await this.bulk(url, req) : await this.pooled(url, req);
       } catch (e) {
@@ -200,7 +203,7 @@ export class Transport {
     return file !== undefined && file.end - file.start + 1 >= this.bulkMinBytes && canSendFile(url);
   }
 
-  private async bulk(url: URL, req: HttpRequest): Promise<Pick<Dispatcher.ResponseData, 'statusCode' | 'headers'> & { body: ResponseBody }> {
+  private async bulk(url: URL, req: HttpRequest): Promise<RawResponse> {
     const res = await bulkRequest({
       url,
       method: req.method as 'GET' | 'PUT' | 'PATCH' | 'POST',
