@@ -58,13 +58,12 @@ static Hasher *hasher_call(napi_env env, napi_callback_info info, size_t want, n
   return h;
 }
 
-/* create(): a hasher (an external value), ready for updates. */
-static napi_value create(napi_env env, napi_callback_info info) {
-  (void)info;
+/* A new hasher: fresh, or with the state of `from` (a registry rolls back a failed chunk to it). */
+static napi_value new_hasher(napi_env env, const Hasher *from) {
   Hasher *h = calloc(1, sizeof *h);
   if (!h) return fail(env, "sha256: out of memory");
   h->md = EVP_MD_CTX_new();
-  if (!h->md || EVP_DigestInit_ex(h->md, EVP_sha256(), NULL) != 1) {
+  if (!h->md || (from ? EVP_MD_CTX_copy_ex(h->md, from->md) : EVP_DigestInit_ex(h->md, EVP_sha256(), NULL)) != 1) {
     EVP_MD_CTX_free(h->md);
     free(h);
     return fail(env, "sha256: cannot initialise a digest");
@@ -75,6 +74,21 @@ static napi_value create(napi_env env, napi_callback_info info) {
     return fail(env, "sha256: cannot create the hasher");
   }
   return ext;
+}
+
+/* create(): a hasher (an external value), ready for updates. */
+static napi_value create(napi_env env, napi_callback_info info) {
+  (void)info;
+  return new_hasher(env, NULL);
+}
+
+/* copy(hasher): a new hasher in the same state, once no update is running. */
+static napi_value copy(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  Hasher *h = hasher_call(env, info, 1, argv, "sha256: copy(hasher)");
+  if (!h) return NULL;
+  if (h->busy) return fail(env, "sha256: copy while an update is running");
+  return new_hasher(env, h);
 }
 
 static void update_execute(napi_env env, void *p) {
@@ -183,6 +197,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"create", NULL, create, NULL, NULL, NULL, napi_default, NULL},
       {"update", NULL, update, NULL, NULL, NULL, napi_default, NULL},
       {"digest", NULL, digest, NULL, NULL, NULL, napi_default, NULL},
+      {"copy", NULL, copy, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

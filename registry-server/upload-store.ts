@@ -1,7 +1,8 @@
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Digest, parseDigest } from '../src/image/digest.js';
+import { type Digest, type DigestAlgorithm, parseDigest } from '../src/image/digest.js';
+import { type StreamHash, streamHash } from '../src/store/stream-hash.js';
 import type { RepoBlobStore } from './blob-store.js';
 import { RegistryHttpError } from './errors.js';
 import { uploadDataPath, uploadsPath, uploadStartedPath } from './layout.js';
@@ -13,11 +14,18 @@ export function isUploadId(id: string): boolean {
   return UUID_RE.test(id);
 }
 
-/** A session's running sha256 over the bytes on disk, so a chunk costs only its own bytes. */
+/**
+ * A session's running sha256 over the bytes on disk, so a chunk costs only its own bytes. It is
+ * computed on the thread pool where it can be (see streamHash): hashing was most of what the
+ * server's one JavaScript thread did during an upload.
+ */
 interface SessionState {
-  hash: Hash;
+  hash: StreamHash;
   size: number;
 }
+
+/** Bytes a chunk may run ahead of its hash before the body is paused. */
+const MAX_HASH_BACKLOG = 2 << 20;
 
 export interface AppendOptions {
   /** First byte offset the client claims (Content-Range); must equal the current size. */
@@ -65,7 +73,7 @@ export class UploadStore {
     // Locked: a purge running now must not take the half-created session for an abandoned one.
     await this.locked(repo, id, async () => {
       await this.driver.putContent(uploadStartedPath(repo, id), Buffer.from(new Date().toISOString()));
-      this.states.set(this.key(repo, id), { hash: createHash('sha256'), size: 0 });
+      this.states.set(this.key(repo, id), { hash: streamHash('sha256'), size: 0 });
     });
     return id;
   }
@@ -100,11 +108,14 @@ export class UploadStore {
     return fresh;
   }
 
-  private async hashFile(path: string, algorithm: string, size: number): Promise<Hash> {
-    const hash = createHash(algorithm);
+  private async hashFile(path: string, algorithm: DigestAlgorithm, size: number): Promise<StreamHash> {
+    const hash = streamHash(algorithm);
     if (size === 0) return hash;
     const r = await this.driver.reader(path, { start: 0, end: size - 1 });
-    for await (const chunk of r) hash.update(chunk as Buffer);
+    for await (const chunk of r) {
+      hash.update(chunk as Buffer);
+      if (hash.backlog() > MAX_HASH_BACKLOG) await hash.drain(MAX_HASH_BACKLOG / 2);
+    }
     return hash;
   }
 
@@ -125,13 +136,16 @@ export class UploadStore {
       });
     }
     const writer = await this.driver.writer(uploadDataPath(repo, id));
-    const before = state.hash.copy();
+    const before = await state.hash.copy();
     let n = 0;
+    const hash = state.hash;
     const tap = new Transform({
       transform(chunk: Buffer, _enc, cb) {
-        state.hash.update(chunk);
+        // The hash holds the chunk until it is hashed: body chunks are never reused by Node.
+        hash.update(chunk);
         n += chunk.length;
-        cb(null, chunk);
+        if (hash.backlog() <= MAX_HASH_BACKLOG) return cb(null, chunk);
+        hash.drain(MAX_HASH_BACKLOG / 2).then(() => cb(null, chunk), cb);
       },
     });
     try {
@@ -159,7 +173,7 @@ export class UploadStore {
       if (body) await this.appendUnlocked(repo, id, body, opts);
       const state = await this.state(repo, id);
       const { algorithm, hex } = parseDigest(d);
-      const actual = algorithm === 'sha256' ? state.hash.copy().digest('hex') : (await this.hashFile(uploadDataPath(repo, id), algorithm, state.size)).digest('hex');
+      const actual = await (algorithm === 'sha256' ? await state.hash.copy() : await this.hashFile(uploadDataPath(repo, id), algorithm, state.size)).hex();
       if (actual !== hex) {
         await this.drop(repo, id);
         throw new RegistryHttpError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: d, actual: `${algorithm}:${actual}` });

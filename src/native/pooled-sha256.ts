@@ -6,6 +6,8 @@ interface NativeSha256 {
   /** Resolves once every chunk is hashed; one update at a time per hasher. */
   update(hasher: object, chunks: Uint8Array[]): Promise<void>;
   digest(hasher: object): Buffer;
+  /** A new hasher in the same state; no update may be running. */
+  copy(hasher: object): object;
 }
 
 /** The native sha256 module, or undefined without it (see loadNative). */
@@ -29,8 +31,11 @@ export class PooledSha256 {
   private running: Promise<void> | undefined;
   private failure: unknown;
 
-  constructor(private readonly native: NativeSha256) {
-    this.hasher = native.create();
+  constructor(
+    private readonly native: NativeSha256,
+    from?: object,
+  ) {
+    this.hasher = from ? native.copy(from) : native.create();
   }
 
   update(chunk: Uint8Array): void {
@@ -50,6 +55,13 @@ export class PooledSha256 {
       if (!this.running) this.next();
       await this.running;
     }
+  }
+
+  /** A hasher in the state this one reaches once everything updated so far is hashed. */
+  async copy(): Promise<PooledSha256> {
+    await this.drain();
+    if (this.failure) throw this.failure;
+    return new PooledSha256(this.native, this.hasher);
   }
 
   /** The hex digest of everything updated, once it is all hashed. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { DigestAlgorithm } from '../image/digest.js';
 import { nativeSha256, PooledSha256 } from '../native/pooled-sha256.js';
 
@@ -10,6 +10,9 @@ export interface StreamHash {
   backlog(): number;
   /** Resolves once at most `bytes` are left to hash. */
   drain(bytes?: number): Promise<void>;
+  /** An independent hash in the state this one reaches once all updated so far is hashed. */
+  copy(): Promise<StreamHash>;
+  /** The digest; the hash is spent. */
   hex(): Promise<string>;
 }
 
@@ -20,12 +23,15 @@ export interface StreamHash {
  */
 export function streamHash(algorithm: DigestAlgorithm): StreamHash {
   const native = algorithm === 'sha256' ? nativeSha256() : undefined;
-  if (native) return new PooledSha256(native);
-  const h = createHash(algorithm);
+  return native ? new PooledSha256(native) : mainThreadHash(createHash(algorithm));
+}
+
+function mainThreadHash(h: Hash): StreamHash {
   return {
     update: (chunk) => void h.update(chunk),
     backlog: () => 0,
     drain: () => Promise.resolve(),
+    copy: () => Promise.resolve(mainThreadHash(h.copy())),
     hex: () => Promise.resolve(h.digest('hex')),
   };
 }

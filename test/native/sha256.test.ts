@@ -38,6 +38,21 @@ describe.skipIf(!native)('pooled sha256', () => {
     expect(pooled.backlog()).toBe(0);
   });
 
+  it('copies a hasher mid-stream into an independent one (what a registry rolls a failed chunk back to)', async () => {
+    const [a, b, c] = [randomBytes(3 << 20), randomBytes(1 << 20), randomBytes(5 << 20)];
+    const pooled = new PooledSha256(native!);
+    pooled.update(a);
+    const copy = await pooled.copy();
+    pooled.update(b);
+    copy.update(c);
+    expect(await pooled.hex()).toBe(createHash('sha256').update(a).update(b).digest('hex'));
+    expect(await copy.hex()).toBe(createHash('sha256').update(a).update(c).digest('hex'));
+    const h = native!.create();
+    const running = native!.update(h, [Buffer.alloc(8 << 20)]);
+    expect(() => native!.copy(h)).toThrow(/while an update is running/);
+    await running;
+  });
+
   it('refuses a second update on a hasher while one runs, and a digest meanwhile', async () => {
     const h = native!.create();
     const running = native!.update(h, [Buffer.alloc(8 << 20)]);
@@ -59,6 +74,18 @@ describe('stream hash', () => {
         reference.update(p);
       }
       expect(await h.hex()).toBe(reference.digest('hex'));
+    }
+  });
+
+  it('copies either kind of hash without disturbing the original', async () => {
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const h = streamHash(algorithm);
+      h.update(Buffer.from('shared '));
+      const copy = await h.copy();
+      h.update(Buffer.from('original'));
+      copy.update(Buffer.from('copy'));
+      expect(await h.hex()).toBe(createHash(algorithm).update('shared original').digest('hex'));
+      expect(await copy.hex()).toBe(createHash(algorithm).update('shared copy').digest('hex'));
     }
   });
 });

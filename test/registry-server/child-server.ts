@@ -20,8 +20,8 @@ export async function buildChildServer(outDir: string): Promise<string> {
   await walk(join(REPO_ROOT, 'registry-server'));
   await walk(join(REPO_ROOT, 'src', 'image'));
   files.push(join(REPO_ROOT, 'src', 'store', 'atomic.ts'));
-  // sendfile for blob GETs: the child finds no native module under its own root and streams.
-  for (const f of ['net/send-file.ts', 'native/sendfile.ts', 'native/load.ts', 'package-root.ts']) files.push(join(REPO_ROOT, 'src', f));
+  // sendfile and pooled hashing: the child finds no native module under its own root and does without.
+  for (const f of ['net/send-file.ts', 'native/sendfile.ts', 'native/load.ts', 'package-root.ts', 'store/stream-hash.ts', 'native/pooled-sha256.ts']) files.push(join(REPO_ROOT, 'src', f));
   for (const f of files) {
     const out = join(outDir, relative(REPO_ROOT, f)).replace(/\.ts$/, '.js');
     const js = ts.transpileModule(await readFile(f, 'utf8'), {
