@@ -425,8 +425,9 @@ const SEND_IDLE_MS = 120_000;
 async function sendBody(res: ServerResponse, file: FileHandle, span: { start: number; end: number }): Promise<void> {
   const socket = res.socket as Socket;
   res.flushHeaders();
-  if (socket.writableLength > 0) await new Promise<void>((resolve) => socket.once('drain', resolve).once('close', resolve));
   try {
+    // An empty write calls back once everything before it (the head, even from a corked socket) is out.
+    await new Promise<void>((resolve, reject) => socket.write('', (e) => (e ? reject(e) : resolve())));
     await sendFileRange(socket, file.fd, span.start, span.end, { timeoutMs: SEND_IDLE_MS });
   } catch {
     // The head is out (a client gone, a reset): all that is left is to cut the connection; a
