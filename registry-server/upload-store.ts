@@ -173,7 +173,9 @@ export class UploadStore {
       if (body) await this.appendUnlocked(repo, id, body, opts);
       const state = await this.state(repo, id);
       const { algorithm, hex } = parseDigest(d);
-      const actual = await (algorithm === 'sha256' ? await state.hash.copy() : await this.hashFile(uploadDataPath(repo, id), algorithm, state.size)).hex();
+      // A copy: the session keeps its running hash should this PUT fail.
+      const hash = algorithm === 'sha256' ? await state.hash.copy() : await this.hashFile(uploadDataPath(repo, id), algorithm, state.size);
+      const actual = await hash.hex();
       if (actual !== hex) {
         await this.drop(repo, id);
         throw new RegistryHttpError('DIGEST_INVALID', 'provided digest did not match uploaded content', { expected: d, actual: `${algorithm}:${actual}` });
