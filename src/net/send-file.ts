@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
 import { nativeSendfile } from '../native/sendfile.js';
 
-/** A file range goes out in sendfile calls of at most this much (progress is reported between). */
+/**
+ * A file range goes out in sendfile calls of at most this much: progress is reported, and an abort
+ * or an early answer is noticed, between calls (on a slow link a call lasts slice / bandwidth).
+ */
 const SLICE = 8 << 20;
 /** Longest one call waits on a full socket before control comes back. */
 const WAIT_MS = 250;
