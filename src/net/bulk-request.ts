@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type OnReadOpts, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { nativeSendfile } from '../native/sendfile.js';
 import { sendFileRange } from './send-file.js';
@@ -79,7 +79,6 @@ export async function bulkRequest(opts: BulkRequestOptions): Promise<BulkRespons
   const fh = file ? await open(file.path, 'r') : undefined;
   return new Promise((resolve, reject) => {
     const parser = new ResponseParser(method);
-    const body = new BulkBody();
     let slab = pool.take();
     let settled = false;
     const onread: OnReadOpts = {
@@ -117,9 +116,10 @@ export async function bulkRequest(opts: BulkRequestOptions): Promise<BulkRespons
     const port = Number(url.port) || (tls ? 443 : 80);
     const socket: Socket = tls
       ? // tls.connect takes `onread` as net.connect does (Node's docs); @types/node omits it.
-        tlsConnect({ host, port, onread, ALPNProtocols: ['http/1.1'], ...(isIp(host) ? {} : { servername: host }), ...(opts.ca ? { ca: opts.ca } : {}) } as ConnectionOptions)
+        tlsConnect({ host, port, onread, ALPNProtocols: ['http/1.1'], ...(isIP(host) ? {} : { servername: host }), ...(opts.ca ? { ca: opts.ca } : {}) } as ConnectionOptions)
       : netConnect({ host, port, onread });
-    body.attach(socket);
+    // The read callbacks above only run once connected, after this.
+    const body = new BulkBody(socket);
     socket.setNoDelay(true);
     socket.setTimeout(opts.timeoutMs, () => socket.destroy(Object.assign(new Error(`no data from ${url.host} for ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
     const fail = (e: Error) => {
@@ -172,10 +172,6 @@ function requestHead(method: string, url: URL, headers: Record<string, string>):
   return lines.join('\r\n');
 }
 
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':');
-}
-
 /**
  * The body of a bulkRequest response: pieces queue as the socket reads them (a piece that continues
  * the previous one in the same slab extends it) and are taken by async iteration; the socket is
@@ -187,15 +183,12 @@ class BulkBody implements ResponseBody {
   private ended = false;
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
-  private socket: Socket | undefined;
   private paused = false;
   private taken = false;
   readableEnded = false;
   destroyed = false;
 
-  attach(socket: Socket): void {
-    this.socket = socket;
-  }
+  constructor(private readonly socket: Socket) {}
 
   /** After a read: false pauses the socket until the consumer has taken most of what waits. */
   wantsMore(): boolean {
@@ -245,7 +238,7 @@ class BulkBody implements ResponseBody {
           this.queued -= piece.length;
           if (this.paused && this.queued < HIGH_WATER / 4) {
             this.paused = false;
-            this.socket?.resume();
+            this.socket.resume();
           }
           yield piece;
           continue;
@@ -278,7 +271,7 @@ class BulkBody implements ResponseBody {
     this.queue = [];
     this.queued = 0;
     this.failure ??= err ?? new Error('response body destroyed');
-    this.socket?.destroy();
+    this.socket.destroy();
     this.signal();
   }
 }
